@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/smsswatch/smsswatch/detect"
+	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/stream"
+)
+
+func init() {
+	register(&command{name: "run", summary: "live sensor (Windows): ETW -> detector -> NATS, in the foreground or as the service", run: runRun})
+}
+
+const runExamples = `  smsswatch run
+  smsswatch run --nats nats://siem.example:4222 --config C:\ProgramData\smsswatch\config.json
+  smsswatch service install --nats nats://siem.example:4222   (then: smsswatch service start)
+
+Watches Microsoft-Windows-Kernel-Process through the ETW session
+"smsswatch" (administrator or LocalSystem only), with a process snapshot at
+start and the Session Manager registry values. Violations go to stdout as
+JSON alert lines (unless --quiet) and to NATS when it is configured.
+Runs until interrupted (Ctrl-C) or, as the service, until stopped.
+Exit status: 0 stopped cleanly, 2 error (on Linux: not supported).
+`
+
+// liveSource is what run needs from the live sensor: *etw.Live, or a fake
+// in tests.
+type liveSource interface {
+	Run(ctx context.Context, h etw.Handler) error
+	SystemRoot() string
+	Devices() []etw.DeviceMapping
+	Host() string
+	Stats() etw.LiveStats
+}
+
+// runOptions are run's flags.
+type runOptions struct {
+	detect      *detectOptions
+	nats        *natsRunOptions
+	session     *string
+	queue       *int
+	flush       *time.Duration
+	lag         *time.Duration
+	health      *time.Duration
+	noRegistry  *bool
+	noRundown   *bool
+	quiet       *bool
+	logLevel    *string
+	logFile     *string
+	closeWait   *time.Duration
+	serviceName *string
+}
+
+// addRunFlags defines run's flags on fs (service install passes the same
+// flags on to the service's command line).
+func addRunFlags(fs *flag.FlagSet) *runOptions {
+	return &runOptions{
+		detect:      addDetectFlags(fs),
+		nats:        addNATSRunFlags(fs),
+		session:     stringFlag(fs, "session", etw.DefaultSessionName, "ETW session name (a leftover session of that name is stopped)"),
+		queue:       intFlag(fs, "queue-size", 65536, "events the ETW callback may queue for the detector before dropping (and raising sensor.blind)"),
+		flush:       durationFlag(fs, "flush-every", 250*time.Millisecond, "explicit ETW buffer flush period, the bound on delivery latency (negative: the session's 1 s flush timer only)"),
+		lag:         durationFlag(fs, "delivery-lag", time.Second, "how long events are held to be put in time order before the detector sees them"),
+		health:      durationFlag(fs, "health-every", 2*time.Second, "how often the session's lost-event counters and provider settings are checked"),
+		noRegistry:  boolFlag(fs, "no-registry", false, "do not read or watch the Session Manager registry values"),
+		noRundown:   boolFlag(fs, "no-rundown", false, "do not ask the provider for a process rundown at start"),
+		quiet:       boolFlag(fs, "quiet", false, "do not write alerts to stdout"),
+		logLevel:    stringFlag(fs, "log-level", "info", "log level: debug, info, warn, error"),
+		logFile:     stringFlag(fs, "log-file", "", `log file (default: stderr; as the service %ProgramData%\smsswatch\smsswatch.log)`),
+		closeWait:   durationFlag(fs, "close-wait", 10*time.Second, "how long to wait at exit for NATS to acknowledge queued alerts"),
+		serviceName: stringFlag(fs, "service-name", defaultServiceName, "Windows service name (when running as the service)"),
+	}
+}
+
+// intFlag defines an int flag whose default comes from the environment.
+func intFlag(fs *flag.FlagSet, name string, def int, help string) *int {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		var n int
+		if _, err := fmt.Sscan(v, &n); err == nil {
+			def = n
+		}
+	}
+	return fs.Int(name, def, help+" ($"+envName(name)+")")
+}
+
+// liveConfig is the sensor configuration the flags give.
+func (o *runOptions) liveConfig(log *zerolog.Logger) etw.LiveConfig {
+	return etw.LiveConfig{
+		SessionName: *o.session,
+		QueueSize:   *o.queue,
+		FlushEvery:  *o.flush,
+		DeliveryLag: *o.lag,
+		HealthEvery: *o.health,
+		NoRegistry:  *o.noRegistry,
+		NoRundown:   *o.noRundown,
+		Logf: func(format string, args ...any) {
+			log.Info().Str("component", "etw").Msg(sanitizeLine(fmt.Sprintf(format, args...)))
+		},
+	}
+}
+
+func runRun(ctx context.Context, args []string, io stdio) int {
+	fs := newFlagSet("run", "run [flags]", runExamples, io.err)
+	o := addRunFlags(fs)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(io.err, "smsswatch run: unexpected argument %q (run takes flags only)\n", sanitizeLine(fs.Arg(0)))
+		return exitError
+	}
+	if isWindowsService() {
+		return runAsService(*o.serviceName, func(ctx context.Context, stopReason func() string) int {
+			return runLive(ctx, o, io, true, stopReason)
+		})
+	}
+	return runLive(ctx, o, io, false, nil)
+}
+
+// runLive opens the log, makes the live sensor and runs the pipeline.
+func runLive(ctx context.Context, o *runOptions, io stdio, service bool, stopReason func() string) int {
+	logw, closeLog, err := openLog(*o.logFile, service, io.err)
+	if err != nil {
+		fmt.Fprintf(io.err, "smsswatch run: %v\n", err)
+		return exitError
+	}
+	defer closeLog()
+	log := newLogger(logw, *o.logLevel)
+	live, err := etw.NewLive(o.liveConfig(&log))
+	if err != nil {
+		log.Error().Err(err).Msg("cannot start the live sensor")
+		if logw != io.err {
+			fmt.Fprintf(io.err, "smsswatch run: %v\n", err)
+		}
+		return exitError
+	}
+	return runPipeline(ctx, o, live, io.out, &log, stopReason)
+}
+
+// openLog returns where the log goes: the file named, the service's
+// default file, or stderr.
+func openLog(name string, service bool, stderr io.Writer) (io.Writer, func(), error) {
+	if name == "" && service {
+		dir := os.Getenv("ProgramData")
+		if dir == "" {
+			dir = `C:\ProgramData`
+		}
+		name = filepath.Join(dir, "smsswatch", "smsswatch.log")
+	}
+	if name == "" {
+		return stderr, func() {}, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(name), 0o750); err != nil {
+		return nil, nil, fmt.Errorf("log folder: %w", err)
+	}
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, nil, fmt.Errorf("log file: %w", err)
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// runPipeline wires src -> engine (one, for src's host, source etw) ->
+// sinks (stdout alert lines, NATS) and runs until ctx ends.
+func runPipeline(ctx context.Context, o *runOptions, src liveSource, stdout io.Writer, log *zerolog.Logger, stopReason func() string) int {
+	if *o.detect.systemRoot == "" {
+		*o.detect.systemRoot = src.SystemRoot()
+	}
+	det, err := o.detect.detector()
+	if err != nil {
+		log.Error().Err(err).Msg("detector configuration")
+		return exitError
+	}
+	for _, d := range src.Devices() {
+		det.MapDevice(d.Device, d.Drive)
+	}
+	var sinks multiSink
+	if !*o.quiet {
+		sinks = append(sinks, &lineSink{w: stdout})
+	}
+	var violations atomic.Uint64
+	counters := func() stream.Counters {
+		st := src.Stats()
+		return stream.Counters{Events: st.Handled, Violations: violations.Load(), Drops: st.Dropped,
+			LostEvents: st.LostEvents, QueueDepth: st.QueueLen}
+	}
+	pub, err := o.nats.publisher(src.Host(), counters, log)
+	if err != nil {
+		log.Error().Err(err).Msg("NATS")
+		return exitError
+	}
+	if pub != nil {
+		sinks = append(sinks, pub)
+	}
+	sink := detect.SinkFunc(func(v *detect.Violation) {
+		violations.Add(1)
+		sinks.Violation(v)
+	})
+	eng := det.Engine(src.Host(), etw.SourceETW, sink)
+	log.Info().Str("host", src.Host()).Str("system_root", *o.detect.systemRoot).Int("devices", len(src.Devices())).
+		Bool("nats", pub != nil).Msg("live sensor starting")
+
+	code := exitOK
+	if err := src.Run(ctx, eng); err != nil {
+		log.Error().Err(err).Msg("live sensor")
+		code = exitError
+	}
+	// The sensor's goroutine is done: the engine is ours now.
+	if stopReason != nil {
+		if r := stopReason(); r != "" {
+			eng.Blind(time.Now().UnixNano(), r)
+		}
+	}
+	eng.Flush()
+	if pub != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), *o.closeWait)
+		if err := pub.Close(cctx); err != nil {
+			log.Warn().Err(err).Msg("NATS: not every alert was delivered")
+		}
+		cancel()
+	}
+	st := src.Stats()
+	log.Info().Uint64("events", st.Events).Uint64("handled", st.Handled).Uint64("dropped", st.Dropped).
+		Uint64("lost_events", st.LostEvents).Uint64("restarts", st.Restarts).Uint64("blind", st.Blind).
+		Uint64("violations", violations.Load()).Msg("live sensor stopped")
+	return code
+}
+
+// multiSink gives each violation to every sink.
+type multiSink []detect.Sink
+
+// Violation implements detect.Sink.
+func (m multiSink) Violation(v *detect.Violation) {
+	for _, s := range m {
+		s.Violation(v)
+	}
+}
+
+// lineSink writes each violation as one JSON alert line, unbuffered (a
+// console shows it at once). The engine calls it from one goroutine.
+type lineSink struct {
+	w   io.Writer
+	buf []byte
+}
+
+// Violation implements detect.Sink.
+func (l *lineSink) Violation(v *detect.Violation) {
+	l.buf = stream.AppendAlert(l.buf[:0], v)
+	l.buf = append(l.buf, '\n')
+	_, _ = l.w.Write(l.buf)
+}

@@ -1,0 +1,14 @@
+//go:build !windows
+
+package main
+
+import "context"
+
+// isWindowsService reports whether the process was started by the Windows
+// service manager (never, elsewhere).
+func isWindowsService() bool { return false }
+
+// runAsService runs fn as the Windows service; elsewhere it just runs fn.
+func runAsService(_ string, fn func(ctx context.Context, stopReason func() string) int) int {
+	return fn(context.Background(), func() string { return "" })
+}

@@ -1,0 +1,15 @@
+//go:build !windows
+
+package main
+
+import (
+	"fmt"
+
+	"github.com/smsswatch/smsswatch/etw"
+)
+
+// controlService is Windows-only: elsewhere it fails with
+// etw.ErrUnsupported.
+func controlService(req serviceRequest) (string, error) {
+	return "", fmt.Errorf("Windows service: %w", etw.ErrUnsupported)
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/smsswatch/smsswatch/detect"
+	"github.com/smsswatch/smsswatch/etw"
+)
+
+const (
+	defaultReorderWindow = 15 * time.Minute
+	defaultReorderMax    = 200000
+)
+
+// clock formats an event time for humans (UTC, milliseconds).
+func clock(t int64) string {
+	if t == 0 {
+		return "?"
+	}
+	return time.Unix(0, t).UTC().Format("2006-01-02 15:04:05.000Z")
+}
+
+// lifetime formats how long an instance lived.
+func lifetime(in *detect.InstanceReport) string {
+	if in.Exit == 0 || in.Start == 0 {
+		return "exit not seen"
+	}
+	return "lived " + time.Duration(in.Exit-in.Start).Round(time.Millisecond).String()
+}
+
+// spawnedList names what an instance started.
+func spawnedList(in *detect.InstanceReport) string {
+	if len(in.Spawned) == 0 {
+		return "nothing seen"
+	}
+	parts := make([]string, 0, len(in.Spawned)+1)
+	for _, s := range in.Spawned {
+		name := sanitizeLine(s.Name)
+		if name == "" {
+			name = "?"
+		}
+		if s.PID != 0 {
+			name += fmt.Sprintf(" (%d)", s.PID)
+		}
+		parts = append(parts, name)
+	}
+	if in.MoreSpawned > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more", in.MoreSpawned))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func ruleList(rules []detect.Rule) string {
+	if len(rules) == 0 {
+		return ""
+	}
+	ids := make([]string, len(rules))
+	for i, r := range rules {
+		ids[i] = r.ID()
+	}
+	return "  [!] " + strings.Join(ids, " ")
+}
+
+// writeSummary prints the human summary of a recorded run.
+func writeSummary(w io.Writer, rec *recorded, out *alertWriter) {
+	fmt.Fprintf(w, "smsswatch: %d file(s), %d events read, %d record(s) skipped, %d violation(s)", rec.files, rec.events, rec.skips.total, out.written)
+	if out.duplicates > 0 {
+		fmt.Fprintf(w, " (%d more seen again by another source)", out.duplicates)
+	}
+	fmt.Fprintln(w)
+	for _, st := range rec.sortedStages() {
+		rep := st.engine.Report()
+		s := &rep.Stats
+		fmt.Fprintf(w, "\nhost %s, source %s: %d events, %d exit record(s), %d boot(s)\n",
+			sanitizeLine(rep.Host), rep.Source, s.Events[etw.KindStart]+s.Events[etw.KindExit]+s.Events[etw.KindRunning]+s.Events[etw.KindRegistry]+s.Events[etw.KindBoot], s.Exits, len(rep.Boots))
+		for bi, b := range rep.Boots {
+			line := fmt.Sprintf("  boot %d: %s (%s)", bi+1, clock(b.Time), b.Evidence)
+			if b.BootTime != 0 {
+				line += ", OS started " + clock(b.BootTime)
+			}
+			fmt.Fprintln(w, line)
+		}
+		if len(rep.Instances) == 0 {
+			fmt.Fprintln(w, "  no smss.exe seen")
+		}
+		for i := range rep.Instances {
+			in := &rep.Instances[i]
+			pid := "?"
+			if in.Process.Known&etw.FieldPID != 0 {
+				pid = fmt.Sprint(in.Process.PID)
+			}
+			switch in.Role {
+			case detect.RoleMaster:
+				how := "started " + clock(in.Start)
+				if in.Inferred {
+					how = "known only as the parent of a child"
+				}
+				fmt.Fprintf(w, "  master pid %s, %s%s\n", pid, how, ruleList(in.Rules))
+			case detect.RoleChild:
+				sess := "session ?"
+				if in.HasSession {
+					sess = fmt.Sprintf("session %d", in.Session)
+				}
+				fmt.Fprintf(w, "  session child pid %s, %s, started %s, %s; started %s%s\n", pid, sess, clock(in.Start), lifetime(in), spawnedList(in), ruleList(in.Rules))
+			default:
+				img := "?"
+				if in.Process.Known&etw.FieldImage != 0 {
+					img = sanitizeLine(in.Process.Image)
+				}
+				fmt.Fprintf(w, "  rogue smss.exe pid %s (%s), started %s%s\n", pid, img, clock(in.Start), ruleList(in.Rules))
+			}
+		}
+		if s.HistoryDropped > 0 {
+			fmt.Fprintf(w, "  (%d more instances not listed)\n", s.HistoryDropped)
+		}
+		var fired []string
+		for r := detect.Rule(1); int(r) < detect.NumRules; r++ {
+			if n := s.Violations[r]; n > 0 {
+				item := fmt.Sprintf("%s %d", r.ID(), n)
+				if s.Aggregated[r] > 0 {
+					item += fmt.Sprintf(" (+%d aggregated)", s.Aggregated[r])
+				}
+				fired = append(fired, item)
+			}
+		}
+		if len(fired) == 0 {
+			fmt.Fprintln(w, "  violations: none")
+		} else {
+			fmt.Fprintf(w, "  violations: %s\n", strings.Join(fired, ", "))
+		}
+		if s.Evicted > 0 || s.PIDReused > 0 {
+			fmt.Fprintf(w, "  state: %d instance(s) evicted (table full), %d PID reuse(s)\n", s.Evicted, s.PIDReused)
+		}
+		var gaps []string
+		for r := detect.Rule(1); int(r) < detect.NumRules; r++ {
+			for g := detect.Gap(1); int(g) < detect.NumGaps; g++ {
+				if n := s.Unevaluated[r][g]; n > 0 {
+					gaps = append(gaps, fmt.Sprintf("    %s: %s (%d)", r.ID(), g, n))
+				}
+			}
+		}
+		if len(gaps) > 0 {
+			fmt.Fprintln(w, "  checks not made:")
+			for _, g := range gaps {
+				fmt.Fprintln(w, g)
+			}
+		}
+	}
+	if rec.skips.total > 0 {
+		fmt.Fprintf(w, "\nrecords skipped: %d\n", rec.skips.total)
+		reasons := make([]string, 0, len(rec.skips.byReason))
+		for r := range rec.skips.byReason {
+			reasons = append(reasons, r)
+		}
+		sort.Strings(reasons)
+		for _, r := range reasons {
+			fmt.Fprintf(w, "  %d x %s\n", rec.skips.byReason[r], sanitizeLine(r))
+		}
+		for _, n := range rec.skips.notes {
+			fmt.Fprintf(w, "  %s\n", sanitizeLine(n))
+		}
+		if rec.skips.total > int64(len(rec.skips.notes)) {
+			fmt.Fprintf(w, "  ... and %d more\n", rec.skips.total-int64(len(rec.skips.notes)))
+		}
+	}
+}

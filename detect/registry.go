@@ -1,0 +1,282 @@
+package detect
+
+import (
+	"strings"
+
+	"github.com/smsswatch/smsswatch/etw"
+)
+
+// watchedValue is a Session Manager value of DETECTION.md.
+type watchedValue struct {
+	// def is the default data, normalised; hasDef is false for values the
+	// contract gives no default (any write is news).
+	def    string
+	hasDef bool
+	// pfro: PendingFileRenameOperations, judged by its writer.
+	pfro bool
+	// setup: SetupExecute*, which Windows servicing writes.
+	setup bool
+}
+
+// watched maps "subkey\value" (lower case; subkey "" is Session Manager
+// itself) to its rule data.
+var watched = map[string]watchedValue{
+	`\bootexecute`:                  {def: "autocheck autochk *", hasDef: true},
+	`\bootexecutenopnpsync`:         {hasDef: true},
+	`\setupexecute`:                 {hasDef: true, setup: true},
+	`\setupexecutenopnpsync`:        {hasDef: true, setup: true},
+	`\platformexecute`:              {hasDef: true},
+	`\execute`:                      {hasDef: true},
+	`\s0initialcommand`:             {hasDef: true},
+	`\pendingfilerenameoperations`:  {pfro: true},
+	`\pendingfilerenameoperations2`: {pfro: true},
+	`subsystems\windows`:            {},
+	`subsystems\required`:           {def: "debug windows", hasDef: true},
+	`subsystems\optional`:           {},
+	`subsystems\kmode`:              {},
+}
+
+// maxKnownDLLs bounds the KnownDLLs baseline an engine keeps.
+const maxKnownDLLs = 1024
+
+// registryState is what the engine keeps about the registry.
+type registryState struct {
+	// knownDLLs holds the KnownDLLs value names of the baseline.
+	knownDLLs map[string]bool
+}
+
+func (s *registryState) init() { s.knownDLLs = map[string]bool{} }
+
+// sessionManagerSubkey returns the part of key below Session Manager
+// ("" for the key itself), lower case, if key is
+// HKLM\SYSTEM\{CurrentControlSet|ControlSet00N}\Control\Session Manager.
+func sessionManagerSubkey(key string) (string, bool) {
+	k := strings.ToLower(strings.ReplaceAll(key, "/", `\`))
+	for _, prefix := range []string{`hklm\`, `hkey_local_machine\`, `\registry\machine\`, `registry\machine\`} {
+		if strings.HasPrefix(k, prefix) {
+			k = k[len(prefix):]
+			break
+		}
+	}
+	if !strings.HasPrefix(k, `system\`) {
+		return "", false
+	}
+	k = k[len(`system\`):]
+	i := strings.IndexByte(k, '\\')
+	if i < 0 {
+		return "", false
+	}
+	set := k[:i]
+	if set != "currentcontrolset" && !(strings.HasPrefix(set, "controlset") && len(set) == len("controlset001")) {
+		return "", false
+	}
+	k = k[i:]
+	const sm = `\control\session manager`
+	if !strings.HasPrefix(k, sm) {
+		return "", false
+	}
+	k = k[len(sm):]
+	if k == "" {
+		return "", true
+	}
+	if k[0] != '\\' {
+		return "", false
+	}
+	return strings.TrimRight(k[1:], `\`), true
+}
+
+// normData normalises registry data for comparison: lower case, NULs and
+// line breaks as spaces, runs of spaces collapsed.
+func normData(s string) string {
+	s = strings.ToLower(s)
+	s = strings.Map(func(r rune) rune {
+		switch r {
+		case 0, '\r', '\n', '\t':
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.Fields(s), " ")
+	if s == "(empty)" {
+		s = ""
+	}
+	return s
+}
+
+// writerKind says who wrote a registry value.
+type writerKind uint8
+
+const (
+	writerUnknown   writerKind = iota
+	writerOther                // a program in no class below
+	writerBoot                 // System, smss.exe, autochk.exe
+	writerServicing            // poqexec.exe, TiWorker.exe, TrustedInstaller.exe
+	writerSuspect              // reg.exe, regedit.exe, a user-writable folder
+)
+
+var userWritable = []string{`\users\`, `\programdata\`, `\windows\temp\`, `\temp\`, `\perflogs\`, `\$recycle.bin\`, `\windows\tasks\`, `\windows\tracing\`, `\appdata\`, `\public\`}
+
+func (e *Engine) classifyWriter(ev *etw.Event) writerKind {
+	if ev.Known&etw.FieldImage == 0 {
+		if ev.Known&etw.FieldPID != 0 && ev.Reg.PID == 4 {
+			return writerBoot
+		}
+		return writerUnknown
+	}
+	img := ev.Reg.Image
+	if equalFoldASCII(img, "system") || equalFoldASCII(img, "registry") {
+		return writerBoot
+	}
+	name := strings.ToLower(baseName(img))
+	inSys := e.paths.inSystem32(img, "") != pathMismatch
+	switch name {
+	case "smss.exe", "autochk.exe":
+		if inSys {
+			return writerBoot
+		}
+	case "poqexec.exe", "tiworker.exe", "trustedinstaller.exe":
+		wp := normalizePath(img)
+		if inSys || (strings.HasPrefix(wp.rest, e.paths.root.rest+`\`) && !wp.odd) {
+			return writerServicing
+		}
+	case "reg.exe", "regedit.exe":
+		return writerSuspect
+	}
+	rest := normalizePath(img).rest + `\`
+	for _, dir := range userWritable {
+		if strings.Contains(rest, dir) {
+			return writerSuspect
+		}
+	}
+	return writerOther
+}
+
+// onRegistry applies smss.registry to a registry record.
+func (e *Engine) onRegistry(ev *etw.Event) {
+	r := &ev.Reg
+	sub, ok := sessionManagerSubkey(r.Key)
+	if !ok {
+		return
+	}
+	value := strings.ToLower(r.Value)
+	if r.Op == etw.RegOpRename && r.NewName != "" {
+		// A value renamed into a watched name is a write of that name.
+		value = strings.ToLower(baseName(r.NewName))
+	}
+	switch sub {
+	case "appcertdlls":
+		// Default: the key is absent. Any value in it loads into every
+		// process that calls CreateProcess.
+		if r.Op == etw.RegOpDeleteValue || r.Op == etw.RegOpDeleteKey {
+			return
+		}
+		e.fireRegistry(ev, "key absent", "AppCertDlls DLL registered")
+		return
+	case "knowndlls":
+		switch r.Op {
+		case etw.RegOpBaseline:
+			if len(e.regState.knownDLLs) < maxKnownDLLs {
+				e.regState.knownDLLs[value] = true
+			}
+		case etw.RegOpSetValue, etw.RegOpRename:
+			if value == "" || e.regState.knownDLLs[value] || e.classifyWriter(ev) == writerServicing {
+				return
+			}
+			e.fireRegistry(ev, "the KnownDLLs of the baseline", "KnownDLLs entry added")
+		}
+		return
+	}
+	w, ok := watched[sub+`\`+value]
+	if !ok {
+		return // other Session Manager keys and values are boot activity
+	}
+	data := normData(r.Data)
+	switch r.Op {
+	case etw.RegOpBaseline:
+		if w.pfro {
+			return // pending renames at start are normal; writes are judged
+		}
+		if !w.hasDef {
+			e.stats.Unevaluated[RuleRegistry][GapNoDefault]++
+			return
+		}
+		if data != w.def {
+			e.fireRegistry(ev, w.def, "differs from its default")
+		}
+	case etw.RegOpSetValue, etw.RegOpRename:
+		writer := e.classifyWriter(ev)
+		if w.pfro {
+			if writer == writerSuspect {
+				e.fireRegistry(ev, "written by Windows servicing only", "PendingFileRenameOperations written")
+			} else if writer == writerUnknown {
+				e.stats.Unevaluated[RuleRegistry][GapImage]++
+			}
+			return
+		}
+		if w.setup && writer == writerServicing {
+			return
+		}
+		if w.hasDef && data == w.def && r.Op == etw.RegOpSetValue {
+			return // the default written back
+		}
+		e.fireRegistry(ev, w.def, "written")
+	case etw.RegOpDeleteValue:
+		if w.pfro || !w.hasDef || w.def == "" {
+			return
+		}
+		writer := e.classifyWriter(ev)
+		if writer == writerBoot || writer == writerServicing {
+			return
+		}
+		e.fireRegistry(ev, w.def, "deleted")
+	}
+}
+
+// fireRegistry emits smss.registry for ev.
+func (e *Engine) fireRegistry(ev *etw.Event, def, what string) {
+	r := &ev.Reg
+	v := &e.v
+	*v = Violation{Rule: RuleRegistry, Time: ev.Time, Host: e.host, Source: e.src, Count: 1}
+	if ev.Known&etw.FieldPID != 0 {
+		v.Process.PID = r.PID
+		v.Process.Known |= etw.FieldPID
+	}
+	if ev.Known&etw.FieldImage != 0 {
+		v.Process.Image = r.Image
+		v.Process.Known |= etw.FieldImage
+	}
+	v.Evidence.RegOp = r.Op.String()
+	v.Evidence.RegKey = r.Key
+	v.Evidence.RegValue = r.Value
+	if r.Op == etw.RegOpRename {
+		v.Evidence.RegValue = r.NewName
+	}
+	v.Evidence.RegData = r.Data
+	v.Evidence.RegDefault = def
+	v.Evidence.Observed = what
+	e.msgBuf = append(e.msgBuf[:0], "Session Manager value "...)
+	e.msgBuf = append(e.msgBuf, v.Evidence.RegValue...)
+	e.msgBuf = append(e.msgBuf, ' ')
+	e.msgBuf = append(e.msgBuf, what...)
+	if ev.Known&etw.FieldImage != 0 {
+		e.msgBuf = append(e.msgBuf, " by "...)
+		e.msgBuf = append(e.msgBuf, baseName(r.Image)...)
+	}
+	if r.Data != "" {
+		e.msgBuf = append(e.msgBuf, ": "...)
+		e.msgBuf = append(e.msgBuf, r.Data...)
+	}
+	b := append(e.keyBuf[:0], "smss.registry\x00"...)
+	b = appendLowerASCII(b, e.host)
+	b = append(b, 0)
+	b = appendLowerASCII(b, r.Key)
+	b = append(b, 0)
+	b = appendLowerASCII(b, v.Evidence.RegValue)
+	b = append(b, 0)
+	b = append(b, r.Data...)
+	b = append(b, 0)
+	b = append(b, r.Op.String()...)
+	e.keyBuf = b
+	v.DedupeKey = hashBytes(b)
+	e.emit()
+}

@@ -1,0 +1,111 @@
+package detect
+
+// Gap is a reason why a rule could not be evaluated for an event: the
+// evidence rules say a missing field leaves a rule unevaluated, and the
+// summary says which checks could not be made and why.
+type Gap uint8
+
+// Reasons a check could not be made.
+const (
+	GapNone Gap = iota
+	// GapImage: the source gave no image path.
+	GapImage
+	// GapVolume: an NT device path whose volume is not mapped to a drive.
+	GapVolume
+	// GapUser: neither the process's user nor its creator's is known.
+	GapUser
+	// GapCommandLine: the source gave no command line.
+	GapCommandLine
+	// GapParent: neither parent PID nor parent image is known.
+	GapParent
+	// GapMaster: the parent is an smss.exe but the master of this boot is
+	// not known, so child and master cannot be told apart.
+	GapMaster
+	// GapCreator: the source gives no creator PID (Sysmon) or no parent.
+	GapCreator
+	// GapBootTime: no boot time is known for the master's boot.
+	GapBootTime
+	// GapClock: the boot time is later than the master's start (the two
+	// records come from different clocks).
+	GapClock
+	// GapExits: the source has not delivered any process-exit record, so
+	// a child's absence of exit proves nothing.
+	GapExits
+	// GapSessionParent: a session process whose parent is not known.
+	GapSessionParent
+	// GapRunning: an already-running process's parent may have been
+	// replaced by PID reuse, so its parent image proves nothing.
+	GapRunning
+	// GapNoDefault: a baseline value the contract gives no default for.
+	GapNoDefault
+
+	numGaps
+)
+
+// NumGaps is the number of Gap values, for tables indexed by Gap.
+const NumGaps = int(numGaps)
+
+var gapText = [numGaps]string{
+	GapNone:          "",
+	GapImage:         "no image path",
+	GapVolume:        "NT device path not mapped to a drive",
+	GapUser:          "no user or creator SID",
+	GapCommandLine:   "no command line",
+	GapParent:        "no parent PID or parent image",
+	GapMaster:        "master of this boot unknown",
+	GapCreator:       "no creator PID",
+	GapBootTime:      "no boot time",
+	GapClock:         "boot time after master start (different clocks)",
+	GapExits:         "source delivered no process-exit record",
+	GapSessionParent: "parent unknown",
+	GapRunning:       "already-running process (parent may be a reused PID)",
+	GapNoDefault:     "value has no default to compare with",
+}
+
+// String describes the gap.
+func (g Gap) String() string {
+	if g < numGaps {
+		return gapText[g]
+	}
+	return ""
+}
+
+// Stats are an engine's counters. All are totals since the engine started.
+type Stats struct {
+	// Events counts events handled, by kind (index etw.Kind).
+	Events [8]uint64
+	// Exits counts process-exit records seen.
+	Exits uint64
+	// Boots counts boots seen (boot records or a new master).
+	Boots uint64
+	// Instances counts smss.exe instances tracked, by role.
+	Instances [4]uint64
+	// Violations counts alerts emitted, by rule (aggregated ones once).
+	Violations [NumRules]uint64
+	// Aggregated counts alerts folded into aggregated alerts, by rule.
+	Aggregated [NumRules]uint64
+	// Disabled counts alerts not emitted because their rule is disabled.
+	Disabled [NumRules]uint64
+	// Unevaluated counts checks that could not be made, by rule and gap.
+	Unevaluated [NumRules][NumGaps]uint64
+	// Evicted counts tracked instances dropped because the table was full.
+	Evicted uint64
+	// PIDReused counts tracked instances replaced by a new process with
+	// the same PID.
+	PIDReused uint64
+	// Duplicates counts starts for an instance already tracked (the same
+	// process seen twice, e.g. by a snapshot and a start).
+	Duplicates uint64
+	// HistoryDropped counts instances left out of the report because the
+	// history was full.
+	HistoryDropped uint64
+}
+
+// Total returns the number of violations emitted.
+func (s *Stats) Total() uint64 {
+	var n uint64
+	for _, c := range s.Violations {
+		n += c
+	}
+	return n
+}

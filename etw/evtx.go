@@ -1,0 +1,390 @@
+package etw
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"www.velocidex.com/golang/evtx"
+)
+
+// EVTX layout (as written by the Windows event log service).
+const (
+	evtxMagic          = "ElfFile\x00"
+	evtxChunkMagic     = "ElfChnk\x00"
+	evtxChunkSize      = 0x10000
+	evtxChunkHeader    = 0x200
+	evtxRecordMagic    = "\x2a\x2a\x00\x00"
+	evtxRecordHeader   = 24
+	evtxMinRecord      = evtxRecordHeader + 4 // header and trailing size copy
+	evtxFileHeaderSize = 128
+)
+
+// EvtxReader reads a Windows event log file (EVTX) of any channel; records
+// of Sysmon, Security and System are mapped as their forwarded JSON
+// counterparts are (same field names). It implements Reader.
+//
+// It reads the file front to back (no seeking, so a gzip-compressed EVTX
+// works too), one 64 KiB chunk at a time, and parses each chunk with
+// www.velocidex.com/golang/evtx. Before the library sees a chunk, the
+// reader walks its records (magic, size, trailing size copy) and checks
+// every record's binary XML against the work the library would do (see
+// binxmlCheck). A truncated chunk yields the records that fit; a damaged
+// record ends its chunk's walk; a record too costly to parse is blanked.
+// All of these are skipped, counted and reported with the record number.
+type EvtxReader struct {
+	r     io.Reader
+	file  string
+	skip  Skipper
+	m     mapper
+	rec   flatRecord
+	check binxmlCheck
+
+	buf     []byte // the current chunk (evtxChunkSize)
+	chunkNo int64  // chunks read
+	started bool
+	done    bool
+	err     error
+
+	// The current chunk's parsed records and their record IDs.
+	records []*evtx.EventRecord
+	ids     []uint64
+	pos     int
+	walk    []evtxRecordSpan
+	lastID  uint64
+}
+
+type evtxRecordSpan struct {
+	off, size int
+	id        uint64
+	reject    string
+}
+
+var _ Reader = (*EvtxReader)(nil)
+
+// NewEvtxReader returns a Reader of the EVTX file read from r; file names
+// the input in skip reports and errors.
+func NewEvtxReader(r io.Reader, file string, skip Skipper) *EvtxReader {
+	if skip == nil {
+		skip = SkipFunc(func(string, int64, string) {})
+	}
+	return &EvtxReader{r: r, file: file, skip: skip, buf: make([]byte, evtxChunkSize)}
+}
+
+// Stats returns the reader's counters so far.
+func (e *EvtxReader) Stats() ReadStats { return e.m.stats }
+
+// Next implements Reader.
+func (e *EvtxReader) Next(ev *Event) error {
+	if e.err != nil {
+		return e.err
+	}
+	if !e.started {
+		e.started = true
+		if err := e.readHeader(); err != nil {
+			e.err = err
+			return err
+		}
+	}
+	for {
+		for e.pos < len(e.records) {
+			rec, id := e.records[e.pos], e.ids[e.pos]
+			e.records[e.pos] = nil
+			e.pos++
+			e.m.stats.Records++
+			if emit, reason := e.mapRecord(rec, ev); reason != "" {
+				e.report(id, reason)
+			} else if emit {
+				e.m.stats.Events++
+				return nil
+			}
+		}
+		if e.done {
+			e.err = io.EOF
+			return io.EOF
+		}
+		if err := e.nextChunk(); err != nil {
+			e.err = err
+			return err
+		}
+	}
+}
+
+// mapRecord maps one parsed record.
+func (e *EvtxReader) mapRecord(rec *evtx.EventRecord, ev *Event) (emit bool, reason string) {
+	if rec == nil {
+		return false, "record has no Event/System element"
+	}
+	return e.mapRecordAny(rec.Event, ev)
+}
+
+// mapRecordAny maps a record's tree as the library returns it; a panic
+// in walking it (it should not happen after the checks) is a skipped
+// record, not a crash.
+func (e *EvtxReader) mapRecordAny(tree any, ev *Event) (emit bool, reason string) {
+	defer func() {
+		if p := recover(); p != nil {
+			emit, reason = false, fmt.Sprintf("unreadable record: %v", p)
+		}
+	}()
+	if !fillEvtx(&e.rec, tree) {
+		ev.Reset()
+		return false, "record has no Event/System element"
+	}
+	return e.m.mapRecord(&e.rec, ev)
+}
+
+func (e *EvtxReader) report(record uint64, reason string) {
+	e.m.stats.Skipped++
+	n := int64(record)
+	if n < 0 {
+		n = -1
+	}
+	e.skip.Skip(e.file, n, reason)
+}
+
+// readHeader reads and checks the file header and skips to the first
+// chunk.
+func (e *EvtxReader) readHeader() error {
+	var h [evtxFileHeaderSize]byte
+	if _, err := io.ReadFull(e.r, h[:]); err != nil {
+		return fmt.Errorf("%s: EVTX file header: %w", e.file, e.ioErr(err))
+	}
+	if string(h[:8]) != evtxMagic {
+		return fmt.Errorf("%s: %w: no EVTX magic", e.file, ErrUnknownFormat)
+	}
+	major := binary.LittleEndian.Uint16(h[0x26:])
+	if major != 3 {
+		return fmt.Errorf("%s: %w: EVTX major version %d", e.file, ErrUnknownFormat, major)
+	}
+	block := int64(binary.LittleEndian.Uint16(h[0x28:]))
+	if block < evtxFileHeaderSize {
+		block = 0x1000
+	}
+	if _, err := io.CopyN(io.Discard, e.r, block-evtxFileHeaderSize); err != nil {
+		if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+			e.done = true // a header and nothing else
+			return nil
+		}
+		return fmt.Errorf("%s: EVTX file header: %w", e.file, e.ioErr(err))
+	}
+	return nil
+}
+
+// ioErr passes I/O errors through and marks damaged data.
+func (e *EvtxReader) ioErr(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// nextChunk reads, checks and parses the next chunk into e.records.
+func (e *EvtxReader) nextChunk() error {
+	e.records, e.ids, e.pos = e.records[:0], e.ids[:0], 0
+	for !e.done && len(e.records) == 0 {
+		n, err := io.ReadFull(e.r, e.buf)
+		switch {
+		case err == io.EOF:
+			e.done = true
+			return nil
+		case err == io.ErrUnexpectedEOF:
+			e.done = true
+		case err != nil && isDataError(err):
+			e.done = true
+			e.m.stats.BadChunks++
+			e.report(e.lastID+1, fmt.Sprintf("chunk %d: input ends in damaged data: %v", e.chunkNo, err))
+			if n == 0 {
+				return nil
+			}
+		case err != nil:
+			return fmt.Errorf("%s: read chunk %d: %w", e.file, e.chunkNo, err)
+		}
+		clear(e.buf[n:])
+		e.chunkNo++
+		e.parseChunk(n)
+	}
+	return nil
+}
+
+// parseChunk walks, checks and parses the chunk in e.buf, of which n bytes
+// were read (the rest is zero).
+func (e *EvtxReader) parseChunk(n int) {
+	buf := e.buf
+	chunk := e.chunkNo - 1
+	if string(buf[:8]) != evtxChunkMagic {
+		if !allZero(buf[:n]) {
+			e.m.stats.BadChunks++
+			e.report(e.lastID+1, fmt.Sprintf("chunk %d: no chunk header", chunk))
+		}
+		return
+	}
+	firstNum := binary.LittleEndian.Uint64(buf[0x08:])
+	lastNum := binary.LittleEndian.Uint64(buf[0x10:])
+	firstID := binary.LittleEndian.Uint64(buf[0x18:])
+	lastID := binary.LittleEndian.Uint64(buf[0x20:])
+	if lastID == evtxUnwritten { // an allocated chunk never written
+		return
+	}
+	if n < evtxChunkHeader {
+		e.m.stats.BadChunks++
+		e.report(firstID, fmt.Sprintf("chunk %d: truncated in its header", chunk))
+		return
+	}
+	// Walk the records up to the free space offset (what follows it is
+	// slack, often stale data), then on past it only while valid records
+	// continue the ID sequence (a dirty chunk whose header lags).
+	limit := evtxChunkSize
+	if fso := int(binary.LittleEndian.Uint32(buf[0x30:])); fso >= evtxChunkHeader && fso <= evtxChunkSize {
+		limit = fso
+	}
+	e.walk = e.walk[:0]
+	off := evtxChunkHeader
+	var stop string
+	for off+evtxRecordHeader <= limit {
+		w, reason := walkRecord(buf[:limit], off, n)
+		if reason != "" {
+			stop = reason
+			break
+		}
+		e.walk = append(e.walk, w)
+		off += w.size
+	}
+	if stop == "" && limit > n {
+		stop = "chunk cut short (truncated file)"
+	}
+	if stop == "" && len(e.walk) > 0 {
+		for off+evtxRecordHeader <= n {
+			w, reason := walkRecord(buf, off, n)
+			if reason != "" || w.id != e.walk[len(e.walk)-1].id+1 {
+				break
+			}
+			e.walk = append(e.walk, w)
+			off += w.size
+		}
+	}
+	if stop != "" {
+		e.m.stats.BadChunks++
+		next := firstID + uint64(len(e.walk))
+		lost := int64(1)
+		if lastNum >= firstNum && lastNum-firstNum < evtxChunkSize/evtxMinRecord {
+			if want := int64(lastNum-firstNum) + 1; want > int64(len(e.walk)) {
+				lost = want - int64(len(e.walk))
+			}
+		}
+		e.m.stats.Skipped += lost - 1 // report counts one
+		e.report(next, fmt.Sprintf("chunk %d: %s; %d record(s) lost", chunk, stop, lost))
+	}
+	if len(e.walk) == 0 {
+		return
+	}
+	// Check the binary XML, blanking records the library must not parse.
+	e.check.resetChunk(buf)
+	var spent int64
+	for i := range e.walk {
+		w := &e.walk[i]
+		budget := min(int64(bxRecordBudget), bxChunkBudget-spent)
+		s, reason := e.check.checkRecord(w.off+evtxRecordHeader, budget)
+		spent += s
+		if reason != "" {
+			w.reject = reason
+			buf[w.off+evtxRecordHeader] = 0 // end of binary XML
+		}
+		if w.id > math.MaxInt64 {
+			// The library drops records whose ID overflows an int; it
+			// still parses this one (its templates serve later records),
+			// then it is skipped.
+			binary.LittleEndian.PutUint64(buf[w.off+8:], 0)
+			if w.reject == "" {
+				w.reject = "record ID out of range"
+			}
+		}
+	}
+	// Parse with the library: the header we hand it lists exactly the
+	// records walked.
+	c := &evtx.Chunk{
+		Header: evtx.ChunkHeader{
+			FirstEventRecNumber: 1,
+			LastEventRecNumber:  uint64(len(e.walk)),
+			FirstEventRecID:     firstID,
+			LastEventRecID:      lastID,
+			HeaderSize:          evtxChunkHeader,
+		},
+		Fd: bytes.NewReader(buf),
+	}
+	copy(c.Header.Magic[:], evtxChunkMagic)
+	records, reason := parseChunkSafely(c)
+	if reason != "" || len(records) != len(e.walk) {
+		if reason == "" {
+			reason = fmt.Sprintf("library returned %d of %d records", len(records), len(e.walk))
+		}
+		e.m.stats.BadChunks++
+		e.m.stats.Skipped += int64(len(e.walk)) - 1
+		e.report(firstID, fmt.Sprintf("chunk %d: %s; %d record(s) lost", chunk, reason, len(e.walk)))
+		return
+	}
+	for i, rec := range records {
+		w := e.walk[i]
+		e.lastID = w.id
+		if w.reject != "" {
+			e.m.stats.Records++
+			e.report(w.id, w.reject)
+			continue
+		}
+		e.records = append(e.records, rec)
+		e.ids = append(e.ids, w.id)
+	}
+}
+
+// walkRecord checks the record at off in chunk (magic, size, trailing size
+// copy, all inside chunk), of which only n bytes were read.
+func walkRecord(chunk []byte, off, n int) (evtxRecordSpan, string) {
+	if off+evtxRecordHeader > n {
+		return evtxRecordSpan{}, "record header cut short (truncated file)"
+	}
+	if string(chunk[off:off+4]) != evtxRecordMagic {
+		return evtxRecordSpan{}, "bad record header"
+	}
+	size := int(binary.LittleEndian.Uint32(chunk[off+4:]))
+	id := binary.LittleEndian.Uint64(chunk[off+8:])
+	if size < evtxMinRecord || size > len(chunk)-off {
+		return evtxRecordSpan{}, fmt.Sprintf("record %d: bad size %d", id, size)
+	}
+	if off+size > n {
+		return evtxRecordSpan{}, fmt.Sprintf("record %d: cut short (truncated file)", id)
+	}
+	if int(binary.LittleEndian.Uint32(chunk[off+size-4:])) != size {
+		return evtxRecordSpan{}, fmt.Sprintf("record %d: size mismatch", id)
+	}
+	return evtxRecordSpan{off: off, size: size, id: id}, ""
+}
+
+// evtxUnwritten is the all-ones record ID of a chunk that was never written.
+const evtxUnwritten = ^uint64(0)
+
+// parseChunkSafely runs the library's chunk parser, turning a panic into
+// a reason.
+func parseChunkSafely(c *evtx.Chunk) (records []*evtx.EventRecord, reason string) {
+	defer func() {
+		if p := recover(); p != nil {
+			records, reason = nil, fmt.Sprintf("EVTX parser failed: %v", p)
+		}
+	}()
+	records, err := c.Parse(0)
+	if err != nil {
+		return nil, fmt.Sprintf("EVTX parser failed: %v", err)
+	}
+	return records, ""
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,452 @@
+package etw
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Velocidex/ordereddict"
+)
+
+// dict builds an ordered dict from key, value pairs, as the EVTX library
+// returns records.
+func dict(kv ...any) *ordereddict.Dict {
+	d := ordereddict.NewDict()
+	for i := 0; i+1 < len(kv); i += 2 {
+		d.Set(kv[i].(string), kv[i+1])
+	}
+	return d
+}
+
+// parsedRecord is a record as the library returns it.
+func parsedRecord(system, data *ordereddict.Dict) *ordereddict.Dict {
+	ev := dict("System", system)
+	if data != nil {
+		ev.Set("EventData", data)
+	}
+	return dict("Event", ev)
+}
+
+func evtxSystem(provider, channel string, id any, created float64) *ordereddict.Dict {
+	return dict(
+		"Provider", dict("Name", provider, "Guid", "5770385F-C22A-43E0-BF4C-06F5698FFBD9"),
+		"EventID", id,
+		"Version", uint8(5),
+		"TimeCreated", dict("SystemTime", created),
+		"EventRecordID", uint64(27372),
+		"Execution", dict("ProcessID", uint32(2796), "ThreadID", uint32(3572)),
+		"Channel", channel,
+		"Computer", "MSEDGEWIN10",
+		"Security", dict("UserID", "S-1-5-18"),
+	)
+}
+
+// secs is t as the library renders FILETIMEs: float seconds.
+func secs(s string) float64 { return float64(ns(s)) / 1e9 }
+
+func TestEvtxRecordMapping(t *testing.T) {
+	sysmonData := func(extra ...any) *ordereddict.Dict {
+		kv := []any{
+			"RuleName", "",
+			"UtcTime", "2020-04-25 22:19:11.037",
+			"ProcessGuid", "747F3D96-B75F-5EA4-0000-0010622C0000",
+			"ProcessId", uint32(300),
+			"Image", `C:\Windows\System32\smss.exe`,
+			"CommandLine", `\SystemRoot\System32\smss.exe`,
+			"User", `NT AUTHORITY\SYSTEM`,
+			"LogonId", uint64(999),
+			"TerminalSessionId", uint32(0),
+			"ParentProcessGuid", "747F3D96-B75F-5EA4-0000-0010EB030000",
+			"ParentProcessId", uint32(4),
+			"ParentImage", "System",
+			"ParentCommandLine", "?",
+		}
+		return dict(append(kv, extra...)...)
+	}
+	sysmonSys := evtxSystem("Microsoft-Windows-Sysmon", sysmonChannel, dict("Value", uint16(1)), secs("2020-04-25 22:19:20.13456"))
+	secSys := func(id uint16) *ordereddict.Dict {
+		return evtxSystem("Microsoft-Windows-Security-Auditing", "Security", dict("Value", id), secs("2019-02-08 05:36:55.453595"))
+	}
+	cases := []struct {
+		name   string
+		record any
+		want   Event
+		reason string
+	}{
+		{"sysmon 1", parsedRecord(sysmonSys, sysmonData()), Event{
+			Time: ns("2020-04-25 22:19:11.037"), Kind: KindStart, Source: SourceSysmon, Host: "MSEDGEWIN10",
+			Known: FieldPID | FieldKey | FieldImage | FieldCreateTime | FieldParentPID | FieldSession | FieldParentImage | FieldCommandLine | FieldUserName | FieldParentKey,
+			Proc: Process{PID: 300, ParentPID: 4, CreateTime: ns("2020-04-25 22:19:11.037"), Image: `C:\Windows\System32\smss.exe`,
+				ParentImage: "System", CommandLine: `\SystemRoot\System32\smss.exe`, UserName: `NT AUTHORITY\SYSTEM`,
+				Key: "747F3D96-B75F-5EA4-0000-0010622C0000", ParentKey: "747F3D96-B75F-5EA4-0000-0010EB030000"},
+		}, ""},
+		{"plain EventID", parsedRecord(evtxSystem("Microsoft-Windows-Sysmon", sysmonChannel, uint16(5), secs("2019-02-16 10:04:04.22152")),
+			dict("UtcTime", "2019-02-16 10:04:04.211", "ProcessGuid", "365ABB72-E014-5C67-0000-0010FCA01500", "ProcessId", uint32(3444), "Image", `C:\Windows\System32\smss.exe`)),
+			Event{Time: ns("2019-02-16 10:04:04.211"), Kind: KindExit, Source: SourceSysmon, Host: "MSEDGEWIN10",
+				Known: FieldPID | FieldKey | FieldImage | FieldExitTime,
+				Proc:  Process{PID: 3444, ExitTime: ns("2019-02-16 10:04:04.211"), Image: `C:\Windows\System32\smss.exe`, Key: "365ABB72-E014-5C67-0000-0010FCA01500"}}, ""},
+		{"security 4688 of the boot master", parsedRecord(secSys(4688), dict(
+			"SubjectUserSid", "S-1-5-18", "SubjectUserName", "-", "SubjectLogonId", uint64(999),
+			"NewProcessId", uint64(368), "NewProcessName", `C:\Windows\System32\smss.exe`, "TokenElevationType", "%%1936",
+			"ProcessId", uint64(4), "CommandLine", "", "TargetUserSid", "S-1-0-0", "ParentProcessName", "")),
+			Event{Time: ns("2019-02-08 05:36:55.453595"), Kind: KindStart, Source: SourceSecurity, Host: "MSEDGEWIN10",
+				Known: FieldPID | FieldCreateTime | FieldImage | FieldCreatorPID | FieldParentPID | FieldCreatorSID,
+				Proc: Process{PID: 368, CreatorPID: 4, ParentPID: 4, CreateTime: ns("2019-02-08 05:36:55.453595"),
+					Image: `C:\Windows\System32\smss.exe`, CreatorSID: "S-1-5-18"}}, ""},
+		{"security 4689 status as HexInt32", parsedRecord(secSys(4689), dict("ProcessId", uint64(0x1a0), "ProcessName", `C:\Windows\System32\smss.exe`, "Status", uint32(0))),
+			Event{Time: ns("2019-02-08 05:36:55.453595"), Kind: KindExit, Source: SourceSecurity, Host: "MSEDGEWIN10",
+				Known: FieldPID | FieldImage | FieldExitCode | FieldExitTime,
+				Proc:  Process{PID: 0x1a0, ExitTime: ns("2019-02-08 05:36:55.453595"), Image: `C:\Windows\System32\smss.exe`}}, ""},
+		{"security 4608 without EventData", parsedRecord(secSys(4608), nil),
+			Event{Time: ns("2019-02-08 05:36:55.453595"), Kind: KindBoot, Source: SourceSecurity, Host: "MSEDGEWIN10"}, ""},
+		{"kernel general 12 with FILETIME StartTime", parsedRecord(
+			evtxSystem("Microsoft-Windows-Kernel-General", "System", dict("Value", uint16(12)), secs("2020-09-04 07:07:38")),
+			dict("MajorVersion", uint32(10), "StartTime", secs("2020-09-04 07:07:38.5"))),
+			Event{Time: ns("2020-09-04 07:07:38"), Kind: KindBoot, Source: SourceSystem, Host: "MSEDGEWIN10",
+				Known: FieldBootTime, Boot: Boot{BootTime: ns("2020-09-04 07:07:38.5")}}, ""},
+		{"unfolded Data list (a Data without value)", parsedRecord(sysmonSys, dict("Data", []any{
+			dict("Name", "UtcTime", "Value", "2020-04-25 22:19:11.037"),
+			dict("Name", "ProcessId", "Value", uint32(300)),
+			dict("Name", "User"),
+			dict("Name", "Image", "Value", `C:\Windows\System32\smss.exe`),
+		})), Event{Time: ns("2020-04-25 22:19:11.037"), Kind: KindStart, Source: SourceSysmon, Host: "MSEDGEWIN10",
+			Known: FieldPID | FieldImage | FieldCreateTime,
+			Proc:  Process{PID: 300, CreateTime: ns("2020-04-25 22:19:11.037"), Image: `C:\Windows\System32\smss.exe`}}, ""},
+		{"lone Data element", parsedRecord(secSys(4689), dict("Data", dict("Name", "ProcessId", "Value", uint64(8)))),
+			Event{Time: ns("2019-02-08 05:36:55.453595"), Kind: KindExit, Source: SourceSecurity, Host: "MSEDGEWIN10",
+				Known: FieldPID | FieldExitTime, Proc: Process{PID: 8, ExitTime: ns("2019-02-08 05:36:55.453595")}}, ""},
+		{"EventData cannot override System", parsedRecord(secSys(4608), dict("Channel", sysmonChannel, "Computer", "EVIL")),
+			Event{Time: ns("2019-02-08 05:36:55.453595"), Kind: KindBoot, Source: SourceSecurity, Host: "MSEDGEWIN10"}, ""},
+		{"odd value types are unknown", parsedRecord(sysmonSys, sysmonData("Image", []byte("bin"), "CommandLine", dict("x", 1), "User", true)),
+			Event{Time: ns("2020-04-25 22:19:11.037"), Kind: KindStart, Source: SourceSysmon, Host: "MSEDGEWIN10",
+				Known: FieldPID | FieldKey | FieldCreateTime | FieldParentPID | FieldSession | FieldParentImage | FieldParentKey,
+				Proc: Process{PID: 300, ParentPID: 4, CreateTime: ns("2020-04-25 22:19:11.037"), ParentImage: "System",
+					Key: "747F3D96-B75F-5EA4-0000-0010622C0000", ParentKey: "747F3D96-B75F-5EA4-0000-0010EB030000"}}, ""},
+		{"PID over 32 bits", parsedRecord(secSys(4689), dict("ProcessId", uint64(1<<40))), Event{}, `bad ProcessId "1099511627776"`},
+		{"bad TimeCreated", parsedRecord(evtxSystem("x", "Security", uint16(4608), -1e10), nil), Event{}, `bad TimeCreated "-10000000000"`},
+		{"no System", dict("Event", dict("EventData", dict())), Event{}, "record has no Event/System element"},
+		{"not a dict", "garbage", Event{}, "record has no Event/System element"},
+		{"nil", nil, Event{}, "record has no Event/System element"},
+		{"other channel", parsedRecord(evtxSystem("Microsoft-Windows-PowerShell", "Windows PowerShell", uint16(1), 1), nil), Event{}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var r EvtxReader
+			var ev Event
+			emit, reason := r.mapRecordAny(c.record, &ev)
+			if reason != c.reason {
+				t.Fatalf("reason %q, want %q", reason, c.reason)
+			}
+			if emit != (c.want.Kind != KindUnknown) {
+				t.Fatalf("emit %v", emit)
+			}
+			if emit && ev != c.want {
+				t.Errorf("got  %+v\nwant %+v", ev, c.want)
+			}
+		})
+	}
+}
+
+var (
+	synthT0   = time.Date(2021, 5, 6, 7, 8, 9, 123456000, time.UTC) // FILETIMEs come through the library as float seconds: µs precision
+	synthHost = "WS02.example.test"
+)
+
+func sysmonSynth(id uint64, eventID uint16, at time.Time, data ...synthField) synthRecord {
+	return synthRecord{id: id, provider: "Microsoft-Windows-Sysmon", channel: sysmonChannel, computer: synthHost,
+		eventID: eventID, created: at.Add(9 * time.Second), data: data}
+}
+
+func synthStart(id uint64, pid, ppid uint32, image, cmd string, at time.Time) synthRecord {
+	return sysmonSynth(id, 1, at,
+		synthField{"UtcTime", bxString, at.Format("2006-01-02 15:04:05.000")},
+		synthField{"ProcessGuid", bxString, "11111111-2222-3333-4444-" + strings.Repeat("0", 8) + string(rune('A'+pid%26)) + "000"},
+		synthField{"ProcessId", bxUint32, pid},
+		synthField{"Image", bxString, image},
+		synthField{"CommandLine", bxString, cmd},
+		synthField{"User", bxString, `NT AUTHORITY\SYSTEM`},
+		synthField{"TerminalSessionId", bxUint32, uint32(0)},
+		synthField{"ParentProcessId", bxUint32, ppid},
+		synthField{"ParentImage", bxString, "System"},
+	)
+}
+
+// synthFile is a two-chunk log: Sysmon, Security and System records, some
+// of no interest, the second chunk reusing nothing of the first.
+func synthFile() []byte {
+	smss := `C:\Windows\System32\smss.exe`
+	chunk1 := []synthRecord{
+		synthStart(100, 300, 4, smss, `\SystemRoot\System32\smss.exe`, synthT0),
+		sysmonSynth(101, 11, synthT0, synthField{"TargetFilename", bxString, `C:\x`}),
+		synthStart(102, 388, 300, smss, `\SystemRoot\System32\smss.exe 000000cc 00000084 `, synthT0.Add(4*time.Second)),
+		sysmonSynth(103, 13, synthT0.Add(5*time.Second),
+			synthField{"EventType", bxString, "SetValue"},
+			synthField{"UtcTime", bxString, synthT0.Add(5 * time.Second).Format("2006-01-02 15:04:05.000")},
+			synthField{"ProcessId", bxUint32, uint32(300)},
+			synthField{"Image", bxString, smss},
+			synthField{"TargetObject", bxString, `HKLM\System\CurrentControlSet\Control\Session Manager\Environment\OS`},
+			synthField{"Details", bxString, "Windows_NT"}),
+		sysmonSynth(104, 5, synthT0.Add(6*time.Second),
+			synthField{"UtcTime", bxString, synthT0.Add(6 * time.Second).Format("2006-01-02 15:04:05.000")},
+			synthField{"ProcessId", bxUint32, uint32(388)},
+			synthField{"Image", bxString, smss}),
+	}
+	chunk2 := []synthRecord{
+		{id: 200, provider: "Microsoft-Windows-Security-Auditing", channel: "Security", computer: synthHost, eventID: 4688, created: synthT0,
+			data: []synthField{
+				{"SubjectUserSid", bxSID, "S-1-5-18"},
+				{"NewProcessId", bxHex64, uint64(300)},
+				{"NewProcessName", bxString, smss},
+				{"ProcessId", bxHex64, uint64(4)},
+				{"CommandLine", bxString, ""},
+				{"TargetUserSid", bxSID, "S-1-0-0"},
+				{"ParentProcessName", bxString, ""},
+			}},
+		{id: 201, provider: "Microsoft-Windows-Security-Auditing", channel: "Security", computer: synthHost, eventID: 4689, created: synthT0.Add(6 * time.Second),
+			data: []synthField{{"ProcessId", bxHex64, uint64(388)}, {"ProcessName", bxString, smss}, {"Status", bxHex32, uint32(0)}}},
+		{id: 202, provider: "Microsoft-Windows-Security-Auditing", channel: "Security", computer: synthHost, eventID: 4608, created: synthT0.Add(-time.Second)},
+		{id: 203, provider: "Microsoft-Windows-Kernel-General", channel: "System", computer: synthHost, eventID: 12, created: synthT0.Add(-2 * time.Second),
+			data: []synthField{{"MajorVersion", bxUint32, uint32(10)}, {"StartTime", bxFileTime, synthT0.Add(-3 * time.Second)}}},
+		{id: 204, provider: "Microsoft-Windows-Security-Auditing", channel: "Security", computer: synthHost, eventID: 4624, created: synthT0},
+	}
+	return buildEvtx(chunk1, chunk2)
+}
+
+func TestEvtxReaderSynthetic(t *testing.T) {
+	var skips skipLog
+	r := NewEvtxReader(bytes.NewReader(synthFile()), "s.evtx", &skips)
+	evs, err := readAll(t, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(skips.got) != 0 {
+		t.Errorf("skips %q", skips.got)
+	}
+	type row struct {
+		src  Source
+		kind Kind
+		time time.Time
+		pid  uint32
+		ppid uint32
+	}
+	want := []row{
+		{SourceSysmon, KindStart, synthT0.Truncate(time.Millisecond), 300, 4},
+		{SourceSysmon, KindStart, synthT0.Add(4 * time.Second).Truncate(time.Millisecond), 388, 300},
+		{SourceSysmon, KindRegistry, synthT0.Add(5 * time.Second).Truncate(time.Millisecond), 0, 0},
+		{SourceSysmon, KindExit, synthT0.Add(6 * time.Second).Truncate(time.Millisecond), 388, 0},
+		{SourceSecurity, KindStart, synthT0, 300, 4},
+		{SourceSecurity, KindExit, synthT0.Add(6 * time.Second), 388, 0},
+		{SourceSecurity, KindBoot, synthT0.Add(-time.Second), 0, 0},
+		{SourceSystem, KindBoot, synthT0.Add(-2 * time.Second), 0, 0},
+	}
+	if len(evs) != len(want) {
+		t.Fatalf("%d events, want %d: %+v", len(evs), len(want), evs)
+	}
+	for i, w := range want {
+		ev := evs[i]
+		got := row{ev.Source, ev.Kind, TimeOf(ev.Time), ev.Proc.PID, ev.Proc.ParentPID}
+		if got != w {
+			t.Errorf("event %d: got %+v, want %+v", i, got, w)
+		}
+		if ev.Host != synthHost {
+			t.Errorf("event %d: host %q", i, ev.Host)
+		}
+	}
+	if p := evs[4].Proc; p.CreatorSID != "S-1-5-18" || evs[4].Has(FieldUserSID|FieldParentImage|FieldCommandLine) || p.CreatorPID != 4 {
+		t.Errorf("4688: %+v known %b", p, evs[4].Known)
+	}
+	if g := evs[2].Reg; g.Key != `HKLM\System\CurrentControlSet\Control\Session Manager\Environment` || g.Value != "OS" || g.Data != "Windows_NT" || g.PID != 300 {
+		t.Errorf("registry: %+v", g)
+	}
+	if evs[7].Boot.BootTime != synthT0.Add(-3*time.Second).UnixNano() {
+		t.Errorf("boot time %s", TimeOf(evs[7].Boot.BootTime))
+	}
+	if st := r.Stats(); st.Records != 10 || st.Events != 8 || st.Skipped != 0 || st.BadChunks != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// anyTemplate returns a template of the chunk (defined by an earlier
+// record) for damaged records to instantiate.
+func (w *chunkWriter) anyTemplate() [2]uint32 {
+	for _, t := range w.templates {
+		return t
+	}
+	panic("no template")
+}
+
+func bxHeader(w *chunkWriter, numArgs uint32) []byte {
+	t := w.anyTemplate()
+	b := []byte{0x0F, 0x01, 0x01, 0x00, 0x0C, 0x01}
+	b = binary.LittleEndian.AppendUint32(b, t[0])
+	b = binary.LittleEndian.AppendUint32(b, t[1])
+	return binary.LittleEndian.AppendUint32(b, numArgs)
+}
+
+// Records whose binary XML would make the library run out of memory or
+// time; the checker must reject them and let the others through.
+var evtxBombs = []struct {
+	name, reason string
+	build        func(w *chunkWriter) []byte
+}{
+	{"four billion arguments", "template instance with more arguments than bytes", func(w *chunkWriter) []byte {
+		return bxHeader(w, 0xFFFFFFF0)
+	}},
+	{"BinXml arguments fanning out", "binary XML too costly to expand", func(w *chunkWriter) []byte {
+		const k, levels = 48, 8
+		var b []byte
+		for l := 0; l < levels; l++ {
+			lvl := bxHeader(w, k)
+			if l > 0 {
+				lvl = lvl[4:] // one fragment header
+			}
+			for i := 0; i < k; i++ {
+				lvl = append(lvl, 0, 0, 0x21, 0)
+			}
+			b = append(b, lvl...)
+		}
+		return append(b, 0)
+	}},
+	{"huge SID", "SID argument too long", func(w *chunkWriter) []byte {
+		b := append(bxHeader(w, 1), 0x60, 0xEA, 0x13, 0x00)
+		return append(b, make([]byte, 200)...)
+	}},
+	{"nested template definitions", "", func(w *chunkWriter) []byte {
+		// Each instance defines a new template whose body is the next
+		// instance, 1500 deep.
+		var b []byte
+		b = append(b, 0x0F, 0x01, 0x01, 0x00)
+		for i := 0; i < 1500; i++ {
+			b = append(b, 0x0C, 0x01)
+			b = binary.LittleEndian.AppendUint32(b, uint32(0x7000_0000+i))
+			b = binary.LittleEndian.AppendUint32(b, 0)
+			b = binary.LittleEndian.AppendUint32(b, 0)
+			b = append(b, make([]byte, 16)...)
+			b = binary.LittleEndian.AppendUint32(b, 0)
+		}
+		return append(b, 0)
+	}},
+}
+
+func TestEvtxHostileRecords(t *testing.T) {
+	for _, bomb := range evtxBombs {
+		t.Run(bomb.name, func(t *testing.T) {
+			recs := []synthRecord{
+				synthStart(1, 300, 4, `C:\Windows\System32\smss.exe`, "a", synthT0),
+				{id: 2, rawXML: bomb.build},
+				synthStart(3, 388, 300, `C:\Windows\System32\smss.exe`, "b", synthT0.Add(time.Second)),
+			}
+			start := time.Now()
+			var skips skipLog
+			evs, err := readAll(t, NewEvtxReader(bytes.NewReader(buildEvtx(recs)), "h.evtx", &skips))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %v", d)
+			}
+			if len(evs) != 2 || evs[0].Proc.PID != 300 || evs[1].Proc.PID != 388 {
+				t.Errorf("events %+v", evs)
+			}
+			if len(skips.got) != 1 || !strings.HasPrefix(skips.got[0], "h.evtx:2: "+bomb.reason) {
+				t.Errorf("skips %q", skips.got)
+			}
+		})
+	}
+}
+
+func TestEvtxDamagedFiles(t *testing.T) {
+	good := synthFile()
+	const chunk0 = 0x1000
+	firstRecord := chunk0 + evtxChunkHeader
+	secondRecord := firstRecord + int(binary.LittleEndian.Uint32(good[firstRecord+4:]))
+	patch := func(off int, b ...byte) []byte {
+		out := bytes.Clone(good)
+		copy(out[off:], b)
+		return out
+	}
+	cases := []struct {
+		name   string
+		data   []byte
+		events int
+		skips  []string
+		err    string
+	}{
+		{"intact", good, 8, nil, ""},
+		{"cut inside the second record", good[:secondRecord+40], 1,
+			[]string{"c.evtx:101: chunk 0: record 101: cut short (truncated file); 4 record(s) lost"}, ""},
+		{"cut between records", good[:secondRecord], 1,
+			[]string{"c.evtx:101: chunk 0: record header cut short (truncated file); 4 record(s) lost"}, ""},
+		{"cut in the second chunk's header", good[:chunk0+evtxChunkSize+100], 4,
+			[]string{"c.evtx:200: chunk 1: truncated in its header"}, ""},
+		{"header block only", good[:chunk0], 0, nil, ""},
+		{"cut in the header block", good[:2000], 0, nil, ""},
+		{"cut in the file header", good[:100], 0, nil, "unexpected EOF"},
+		{"bad record size", patch(secondRecord+4, 0xff, 0xff, 0, 0), 5,
+			[]string{"c.evtx:101: chunk 0: record 101: bad size 65535; 4 record(s) lost"}, ""},
+		{"size copy mismatch", patch(secondRecord+4, 0x30, 0, 0, 0), 5,
+			[]string{"c.evtx:101: chunk 0: record 101: size mismatch; 4 record(s) lost"}, ""},
+		{"garbage record header", patch(secondRecord, 'x', 'y'), 5,
+			[]string{"c.evtx:101: chunk 0: bad record header; 4 record(s) lost"}, ""},
+		{"garbage chunk", patch(chunk0+evtxChunkSize, 'g', 'a', 'r', 'b', 'a', 'g', 'e'), 4,
+			[]string{"c.evtx:105: chunk 1: no chunk header"}, ""},
+		{"record ID past int64 (record of no interest)", patch(secondRecord+8, 0, 0, 0, 0, 0, 0, 0, 0x80), 8,
+			[]string{"c.evtx:-1: record ID out of range"}, ""},
+		{"record ID past int64 (smss start)", patch(firstRecord+8, 0, 0, 0, 0, 0, 0, 0, 0x80), 7,
+			[]string{"c.evtx:-1: record ID out of range"}, ""},
+		{"not EVTX version 3", patch(0x26, 2), 0, nil, "unknown input format"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var skips skipLog
+			r := NewEvtxReader(bytes.NewReader(c.data), "c.evtx", &skips)
+			evs, err := readAll(t, r)
+			if (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
+				t.Fatalf("err %v, want %q", err, c.err)
+			}
+			if len(evs) != c.events {
+				t.Errorf("%d events, want %d", len(evs), c.events)
+			}
+			if strings.Join(skips.got, "|") != strings.Join(c.skips, "|") {
+				t.Errorf("skips %q\nwant  %q", skips.got, c.skips)
+			}
+			if st := r.Stats(); int(st.Skipped) < len(c.skips) {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
+}
+
+func TestEvtxGzipped(t *testing.T) {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(synthFile())
+	zw.Close()
+	in, err := OpenReader(&b, "s.evtx.gz", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := readAll(t, in)
+	if err != nil || len(evs) != 8 || in.Format != FormatEVTX || !in.Gzip {
+		t.Errorf("events %d err %v format %v gzip %v", len(evs), err, in.Format, in.Gzip)
+	}
+}
+
+// BenchmarkEvtxReader reads the synthetic two-chunk file.
+func BenchmarkEvtxReader(b *testing.B) {
+	data := synthFile()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	events := 0
+	for i := 0; i < b.N; i++ {
+		r := NewEvtxReader(bytes.NewReader(data), "b", nil)
+		var ev Event
+		for r.Next(&ev) == nil {
+			events++
+		}
+	}
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}

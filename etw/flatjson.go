@@ -1,0 +1,488 @@
+package etw
+
+import (
+	"bytes"
+	"math"
+	"strconv"
+	"time"
+)
+
+// This file holds the flat record every importer fills before mapping:
+// the fields of interest of one Windows event record (forwarded JSON line
+// or parsed EVTX record) by name, as the event's provider writes them
+// (Sysmon and Security EventData names, NXLog's Hostname/EventTime...).
+// Only the fields the mappers read are kept; everything else is dropped
+// while the record is scanned, so filling one costs no allocation once its
+// buffers have grown.
+
+// fieldID names a slot of a flatRecord.
+type fieldID uint8
+
+// The fields the mappers read. Names are those of the providers (and, for
+// the record header, NXLog's names; EVTX System fields are stored under the
+// same slots).
+const (
+	fEventID fieldID = iota
+	fChannel
+	fProvider // NXLog SourceName, EVTX System/Provider/Name
+	fHost     // NXLog Hostname, EVTX System/Computer
+	fEventTime
+	fReceivedTime // NXLog EventReceivedTime (forwarder's local time)
+	fTimestamp    // @timestamp (forwarder's receive time, UTC)
+	fTimeCreated  // EVTX System/TimeCreated/SystemTime (UTC)
+	fUtcTime
+	fProcessID
+	fParentProcessID
+	fImage
+	fParentImage
+	fCommandLine
+	fUser
+	fTerminalSessionID
+	fProcessGUID
+	fParentProcessGUID
+	fEventType
+	fTargetObject
+	fDetails
+	fNewName
+	fNewProcessID
+	fNewProcessName
+	fParentProcessName
+	fSubjectUserSID
+	fTargetUserSID
+	fProcessName
+	fStatus
+	fStartTime
+	numFields
+)
+
+// fieldNames are the record names of the slots, for MapFields and reports.
+var fieldNames = [numFields]string{
+	fEventID:           "EventID",
+	fChannel:           "Channel",
+	fProvider:          "SourceName",
+	fHost:              "Hostname",
+	fEventTime:         "EventTime",
+	fReceivedTime:      "EventReceivedTime",
+	fTimestamp:         "@timestamp",
+	fTimeCreated:       "TimeCreated",
+	fUtcTime:           "UtcTime",
+	fProcessID:         "ProcessId",
+	fParentProcessID:   "ParentProcessId",
+	fImage:             "Image",
+	fParentImage:       "ParentImage",
+	fCommandLine:       "CommandLine",
+	fUser:              "User",
+	fTerminalSessionID: "TerminalSessionId",
+	fProcessGUID:       "ProcessGuid",
+	fParentProcessGUID: "ParentProcessGuid",
+	fEventType:         "EventType",
+	fTargetObject:      "TargetObject",
+	fDetails:           "Details",
+	fNewName:           "NewName",
+	fNewProcessID:      "NewProcessId",
+	fNewProcessName:    "NewProcessName",
+	fParentProcessName: "ParentProcessName",
+	fSubjectUserSID:    "SubjectUserSid",
+	fTargetUserSID:     "TargetUserSid",
+	fProcessName:       "ProcessName",
+	fStatus:            "Status",
+	fStartTime:         "StartTime",
+}
+
+// lookupField maps a record field name to its slot. Names are matched
+// exactly (providers and forwarders write them in one case); aliases of
+// the same datum share a slot.
+func lookupField(name []byte) (fieldID, bool) {
+	switch string(name) {
+	case "EventID":
+		return fEventID, true
+	case "Channel":
+		return fChannel, true
+	case "SourceName", "ProviderName":
+		return fProvider, true
+	case "Hostname", "Computer":
+		return fHost, true
+	case "EventTime":
+		return fEventTime, true
+	case "EventReceivedTime":
+		return fReceivedTime, true
+	case "@timestamp":
+		return fTimestamp, true
+	case "TimeCreated":
+		return fTimeCreated, true
+	case "UtcTime":
+		return fUtcTime, true
+	case "ProcessId":
+		return fProcessID, true
+	case "ParentProcessId":
+		return fParentProcessID, true
+	case "Image":
+		return fImage, true
+	case "ParentImage":
+		return fParentImage, true
+	case "CommandLine":
+		return fCommandLine, true
+	case "User":
+		return fUser, true
+	case "TerminalSessionId":
+		return fTerminalSessionID, true
+	case "ProcessGuid":
+		return fProcessGUID, true
+	case "ParentProcessGuid":
+		return fParentProcessGUID, true
+	case "EventType":
+		return fEventType, true
+	case "TargetObject":
+		return fTargetObject, true
+	case "Details":
+		return fDetails, true
+	case "NewName":
+		return fNewName, true
+	case "NewProcessId":
+		return fNewProcessID, true
+	case "NewProcessName":
+		return fNewProcessName, true
+	case "ParentProcessName":
+		return fParentProcessName, true
+	case "SubjectUserSid":
+		return fSubjectUserSID, true
+	case "TargetUserSid":
+		return fTargetUserSID, true
+	case "ProcessName":
+		return fProcessName, true
+	case "Status":
+		return fStatus, true
+	case "StartTime":
+		return fStartTime, true
+	}
+	return 0, false
+}
+
+// slotKind says how a slot's value is held.
+type slotKind uint8
+
+const (
+	slotAbsent  slotKind = iota
+	slotBytes            // text (a JSON string or number, an EVTX string)
+	slotUint             // an EVTX integer
+	slotSeconds          // an EVTX FILETIME, as seconds since the Unix epoch
+)
+
+type slot struct {
+	kind       slotKind
+	start, end int32
+	u          uint64
+	f          float64
+}
+
+// flatRecord is one record's fields of interest. Text values live in one
+// arena, reused from record to record.
+type flatRecord struct {
+	slots [numFields]slot
+	arena []byte
+}
+
+// reset empties r, keeping its arena.
+func (r *flatRecord) reset() {
+	r.slots = [numFields]slot{}
+	r.arena = r.arena[:0]
+}
+
+// setBytes stores a text value (copied). A repeated field keeps the last
+// value, as encoding/json does.
+func (r *flatRecord) setBytes(id fieldID, v []byte) {
+	if len(r.arena)+len(v) > math.MaxInt32 {
+		return // cannot happen with capped lines; never corrupt offsets
+	}
+	start := len(r.arena)
+	r.arena = append(r.arena, v...)
+	r.slots[id] = slot{kind: slotBytes, start: int32(start), end: int32(len(r.arena))}
+}
+
+// setString is setBytes for a string.
+func (r *flatRecord) setString(id fieldID, v string) {
+	if len(r.arena)+len(v) > math.MaxInt32 {
+		return
+	}
+	start := len(r.arena)
+	r.arena = append(r.arena, v...)
+	r.slots[id] = slot{kind: slotBytes, start: int32(start), end: int32(len(r.arena))}
+}
+
+func (r *flatRecord) setUint(id fieldID, v uint64) { r.slots[id] = slot{kind: slotUint, u: v} }
+
+func (r *flatRecord) setSeconds(id fieldID, v float64) {
+	r.slots[id] = slot{kind: slotSeconds, f: v}
+}
+
+// has reports whether the field is present.
+func (r *flatRecord) has(id fieldID) bool { return r.slots[id].kind != slotAbsent }
+
+// text returns a field's text exactly as written (white space is
+// significant in paths and command lines); ok is false when it is absent.
+// Numbers are rendered in decimal (text slots allocate nothing; numeric
+// slots use the arena).
+func (r *flatRecord) text(id fieldID) ([]byte, bool) {
+	s := &r.slots[id]
+	switch s.kind {
+	case slotBytes:
+		return r.arena[s.start:s.end], true
+	case slotUint:
+		start := len(r.arena)
+		r.arena = strconv.AppendUint(r.arena, s.u, 10)
+		return r.arena[start:], true
+	case slotSeconds:
+		start := len(r.arena)
+		r.arena = strconv.AppendFloat(r.arena, s.f, 'f', -1, 64)
+		return r.arena[start:], true
+	}
+	return nil, false
+}
+
+// uint32Field returns a numeric field: a number, a decimal string or a hex
+// string with a 0x prefix. present is false when the field is absent or
+// empty; ok is false when it is present but not such a number.
+func (r *flatRecord) uint32Field(id fieldID) (v uint32, present, ok bool) {
+	s := &r.slots[id]
+	switch s.kind {
+	case slotUint:
+		if s.u > math.MaxUint32 {
+			return 0, true, false
+		}
+		return uint32(s.u), true, true
+	case slotBytes:
+		b := bytes.TrimSpace(r.arena[s.start:s.end])
+		if len(b) == 0 {
+			return 0, false, true
+		}
+		v, ok := parseNumber32(b)
+		return v, true, ok
+	case slotSeconds:
+		return 0, true, false
+	}
+	return 0, false, true
+}
+
+// eventID returns the EventID field: an integer, or decimal digits exactly
+// (a JSON number may have a zero fraction), as forwarders write it.
+func (r *flatRecord) eventID() (uint32, bool) {
+	s := &r.slots[fEventID]
+	switch s.kind {
+	case slotUint:
+		return uint32(s.u), s.u <= math.MaxUint32
+	case slotBytes:
+		b := r.arena[s.start:s.end]
+		if len(b) == 0 || b[0] < '0' || b[0] > '9' || (len(b) > 1 && (b[1] == 'x' || b[1] == 'X')) {
+			return 0, false
+		}
+		return parseNumber32(b)
+	}
+	return 0, false
+}
+
+// parseNumber32 parses a decimal or 0x-prefixed hexadecimal unsigned number
+// that fits in 32 bits. A JSON number with a zero fraction ("404.0") is
+// accepted; exponents are not.
+func parseNumber32(b []byte) (uint32, bool) {
+	if len(b) > 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X') {
+		b = b[2:]
+		if len(b) > 16 {
+			// Allow leading zeros of a 64-bit rendering.
+			for len(b) > 8 && b[0] == '0' {
+				b = b[1:]
+			}
+		}
+		if len(b) == 0 || len(b) > 16 {
+			return 0, false
+		}
+		var v uint64
+		for _, c := range b {
+			var d byte
+			switch {
+			case c >= '0' && c <= '9':
+				d = c - '0'
+			case c >= 'a' && c <= 'f':
+				d = c - 'a' + 10
+			case c >= 'A' && c <= 'F':
+				d = c - 'A' + 10
+			default:
+				return 0, false
+			}
+			v = v<<4 | uint64(d)
+		}
+		if v > math.MaxUint32 {
+			return 0, false
+		}
+		return uint32(v), true
+	}
+	if i := bytes.IndexByte(b, '.'); i > 0 {
+		for _, c := range b[i+1:] {
+			if c != '0' {
+				return 0, false
+			}
+		}
+		b = b[:i]
+	}
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+		if v > math.MaxUint32 {
+			return 0, false
+		}
+	}
+	return uint32(v), true
+}
+
+// timeField returns a time field as Unix ns UTC: an EVTX FILETIME, or text
+// in "2006-01-02 15:04:05.999999999" form (a 'T' separator and a Z or
+// numeric zone are accepted; no zone means UTC). present is false when the
+// field is absent or empty; ok is false when it is present but unreadable.
+func (r *flatRecord) timeField(id fieldID) (ns int64, present, ok bool) {
+	s := &r.slots[id]
+	switch s.kind {
+	case slotSeconds:
+		return secondsToNs(s.f)
+	case slotBytes:
+		b := bytes.TrimSpace(r.arena[s.start:s.end])
+		if len(b) == 0 {
+			return 0, false, true
+		}
+		ns, _, ok := parseWinTime(b)
+		return ns, true, ok
+	case slotUint:
+		return 0, true, false
+	}
+	return 0, false, true
+}
+
+// minTimeNs and maxTimeNs bound the times accepted (years 1900 to 2261,
+// inside int64 Unix ns).
+var (
+	minTimeNs = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	maxTimeNs = time.Date(2261, 12, 31, 0, 0, 0, 0, time.UTC).UnixNano()
+)
+
+// secondsToNs converts the library's FILETIME rendering (float seconds
+// since the Unix epoch) to Unix ns. The library computes that float from
+// the 100 ns FILETIME with about 2 µs of error, so the result is rounded
+// to the microsecond.
+func secondsToNs(f float64) (ns int64, present, ok bool) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, true, false
+	}
+	us := math.Round(f * 1e6)
+	if us < float64(minTimeNs/1000) || us > float64(maxTimeNs/1000) {
+		return 0, true, false
+	}
+	return int64(us) * 1000, true, true
+}
+
+// parseWinTime parses "YYYY-MM-DD HH:MM:SS[.fraction][Z|±hh:mm]" (or with
+// 'T') into Unix ns without allocating. Without a zone the time is taken as
+// UTC and zoned is false.
+func parseWinTime(b []byte) (ns int64, zoned, ok bool) {
+	if len(b) < 19 || b[4] != '-' || b[7] != '-' || (b[10] != ' ' && b[10] != 'T') || b[13] != ':' || b[16] != ':' {
+		return 0, false, false
+	}
+	num := func(i, n int) (int, bool) { return decimalDigits(b[i : i+n]) }
+	y, ok1 := num(0, 4)
+	mo, ok2 := num(5, 2)
+	d, ok3 := num(8, 2)
+	h, ok4 := num(11, 2)
+	mi, ok5 := num(14, 2)
+	s, ok6 := num(17, 2)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60 {
+		return 0, false, false
+	}
+	rest := b[19:]
+	frac := 0
+	if len(rest) > 0 && (rest[0] == '.' || rest[0] == ',') {
+		i := 1
+		digits := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			if digits < 9 {
+				frac = frac*10 + int(rest[i]-'0')
+				digits++
+			}
+			i++
+		}
+		if i == 1 {
+			return 0, false, false
+		}
+		for ; digits < 9; digits++ {
+			frac *= 10
+		}
+		rest = rest[i:]
+	}
+	offset := 0
+	switch {
+	case len(rest) == 0:
+	case len(rest) == 1 && (rest[0] == 'Z' || rest[0] == 'z'):
+		zoned = true
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		oh, okh := num(len(b)-5, 2)
+		om, okm := num(len(b)-2, 2)
+		if !okh || !okm || oh > 23 || om > 59 {
+			return 0, false, false
+		}
+		offset = oh*3600 + om*60
+		zoned = true
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return 0, false, false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, s, frac, time.UTC)
+	if t.Day() != d { // 31 February and the like
+		return 0, false, false
+	}
+	if t.Year() < 1900 || t.Year() > 2261 {
+		return 0, false, false
+	}
+	return t.UnixNano() - int64(offset)*int64(time.Second), zoned, true
+}
+
+// decimalDigits parses b, all ASCII digits, as a decimal number.
+func decimalDigits(b []byte) (int, bool) {
+	v := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v, len(b) > 0
+}
+
+// fillJSON scans one JSON object (an NXLog line) into r. Only top-level
+// members are kept; nested objects, arrays, booleans and null are ignored.
+func (r *flatRecord) fillJSON(sc *jsonScanner, line []byte) error {
+	r.reset()
+	sc.reset(line)
+	for {
+		key, kind, val, ok, err := sc.next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		id, known := lookupField(key)
+		if !known {
+			continue
+		}
+		switch kind {
+		case jsonString, jsonNumber:
+			r.setBytes(id, val)
+		default:
+			r.slots[id] = slot{}
+		}
+	}
+}

@@ -1,0 +1,281 @@
+package etw
+
+import (
+	"errors"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// JSON value kinds reported by jsonScanner.
+const (
+	jsonString byte = 's'
+	jsonNumber byte = 'n'
+	jsonTrue   byte = 't'
+	jsonFalse  byte = 'f'
+	jsonNull   byte = 'z'
+	jsonNested byte = 'o' // an object or array, skipped
+)
+
+var (
+	errJSONSyntax = errors.New("not a JSON object")
+	errJSONDepth  = errors.New("JSON nested too deep")
+)
+
+// jsonScanner walks the members of one flat JSON object without building a
+// map: each call to next returns a key and its value as bytes. String values
+// are unescaped into a scratch buffer owned by the scanner, valid until the
+// next call. Nested objects and arrays are skipped (reported as
+// jsonNested). It never panics on any input.
+type jsonScanner struct {
+	data    []byte
+	pos     int
+	started bool
+	keyBuf  []byte
+	valBuf  []byte
+}
+
+// reset starts scanning data, which must hold one object.
+func (s *jsonScanner) reset(data []byte) {
+	s.data, s.pos, s.started = data, 0, false
+}
+
+func (s *jsonScanner) skipSpace() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\r', '\n':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// next returns the next member. ok is false at the end of the object.
+func (s *jsonScanner) next() (key []byte, kind byte, val []byte, ok bool, err error) {
+	s.skipSpace()
+	if !s.started {
+		if s.pos >= len(s.data) || s.data[s.pos] != '{' {
+			return nil, 0, nil, false, errJSONSyntax
+		}
+		s.pos++
+		s.started = true
+		s.skipSpace()
+		if s.pos < len(s.data) && s.data[s.pos] == '}' {
+			s.pos++
+			return nil, 0, nil, false, s.trailing()
+		}
+	} else {
+		if s.pos >= len(s.data) {
+			return nil, 0, nil, false, errJSONSyntax
+		}
+		switch s.data[s.pos] {
+		case '}':
+			s.pos++
+			return nil, 0, nil, false, s.trailing()
+		case ',':
+			s.pos++
+			s.skipSpace()
+		default:
+			return nil, 0, nil, false, errJSONSyntax
+		}
+	}
+	if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+		return nil, 0, nil, false, errJSONSyntax
+	}
+	s.keyBuf, err = s.readString(s.keyBuf[:0])
+	if err != nil {
+		return nil, 0, nil, false, err
+	}
+	s.skipSpace()
+	if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+		return nil, 0, nil, false, errJSONSyntax
+	}
+	s.pos++
+	s.skipSpace()
+	if s.pos >= len(s.data) {
+		return nil, 0, nil, false, errJSONSyntax
+	}
+	switch c := s.data[s.pos]; {
+	case c == '"':
+		s.valBuf, err = s.readString(s.valBuf[:0])
+		return s.keyBuf, jsonString, s.valBuf, err == nil, err
+	case c == '{' || c == '[':
+		err = s.skipNested()
+		return s.keyBuf, jsonNested, nil, err == nil, err
+	case c == 't':
+		return s.keyBuf, jsonTrue, nil, true, s.literal("true")
+	case c == 'f':
+		return s.keyBuf, jsonFalse, nil, true, s.literal("false")
+	case c == 'n':
+		return s.keyBuf, jsonNull, nil, true, s.literal("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		start := s.pos
+		for s.pos < len(s.data) {
+			c := s.data[s.pos]
+			if (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
+				s.pos++
+				continue
+			}
+			break
+		}
+		return s.keyBuf, jsonNumber, s.data[start:s.pos], true, nil
+	}
+	return nil, 0, nil, false, errJSONSyntax
+}
+
+// trailing checks that only white space follows the object.
+func (s *jsonScanner) trailing() error {
+	s.skipSpace()
+	if s.pos != len(s.data) {
+		return errJSONSyntax
+	}
+	return nil
+}
+
+func (s *jsonScanner) literal(word string) error {
+	if len(s.data)-s.pos < len(word) || string(s.data[s.pos:s.pos+len(word)]) != word {
+		return errJSONSyntax
+	}
+	s.pos += len(word)
+	return nil
+}
+
+// readString reads the string at s.pos (an opening quote) into dst,
+// unescaped. Invalid UTF-8 is kept as is.
+func (s *jsonScanner) readString(dst []byte) ([]byte, error) {
+	s.pos++ // opening quote
+	for {
+		start := s.pos
+		for s.pos < len(s.data) {
+			c := s.data[s.pos]
+			if c == '"' || c == '\\' || c < 0x20 {
+				break
+			}
+			s.pos++
+		}
+		dst = append(dst, s.data[start:s.pos]...)
+		if s.pos >= len(s.data) || s.data[s.pos] < 0x20 {
+			return dst, errJSONSyntax
+		}
+		if s.data[s.pos] == '"' {
+			s.pos++
+			return dst, nil
+		}
+		// Escape.
+		if s.pos+1 >= len(s.data) {
+			return dst, errJSONSyntax
+		}
+		e := s.data[s.pos+1]
+		s.pos += 2
+		switch e {
+		case '"', '\\', '/':
+			dst = append(dst, e)
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, ok := s.hex4()
+			if !ok {
+				return dst, errJSONSyntax
+			}
+			if utf16.IsSurrogate(r) {
+				r2 := utf8.RuneError
+				if s.pos+1 < len(s.data) && s.data[s.pos] == '\\' && s.data[s.pos+1] == 'u' {
+					save := s.pos
+					s.pos += 2
+					if lo, ok := s.hex4(); ok {
+						r2 = utf16.DecodeRune(r, lo)
+					}
+					if r2 == utf8.RuneError {
+						s.pos = save
+					}
+				}
+				r = r2
+			}
+			dst = utf8.AppendRune(dst, r)
+		default:
+			return dst, errJSONSyntax
+		}
+	}
+}
+
+func (s *jsonScanner) hex4() (rune, bool) {
+	if len(s.data)-s.pos < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s.data[s.pos : s.pos+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	s.pos += 4
+	return r, true
+}
+
+// skipNested skips a balanced object or array at s.pos.
+func (s *jsonScanner) skipNested() error {
+	depth := 0
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case '{', '[':
+			depth++
+			if depth > 64 {
+				return errJSONDepth
+			}
+			s.pos++
+		case '}', ']':
+			depth--
+			s.pos++
+			if depth == 0 {
+				return nil
+			}
+		case '"':
+			var err error
+			if s.valBuf, err = s.readString(s.valBuf[:0]); err != nil {
+				return err
+			}
+		default:
+			s.pos++
+		}
+	}
+	return errJSONSyntax
+}
+
+// parseUint parses a JSON number or numeric string as an unsigned 32-bit
+// value: decimal, or hexadecimal with a 0x prefix.
+func parseUint32(b []byte) (uint32, bool) {
+	if len(b) > 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X') {
+		v, err := strconv.ParseUint(string(b[2:]), 16, 32)
+		return uint32(v), err == nil
+	}
+	var v uint64
+	if len(b) == 0 || len(b) > 10 {
+		return 0, false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	if v > 1<<32-1 {
+		return 0, false
+	}
+	return uint32(v), true
+}

@@ -1,0 +1,314 @@
+package etw
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// MaxLine is the longest JSON line an importer reads (16 MiB). Longer lines
+// are consumed, skipped and reported; they never grow memory further.
+const MaxLine = 16 << 20
+
+// NXLogReader reads JSON lines as forwarded by NXLog (im_msvistalog
+// flattened: one object per line with EventID, Channel, Hostname,
+// EventTime, EventReceivedTime, @timestamp and the EventData fields at top
+// level). Several hosts and channels may be mixed in one file. It
+// implements Reader.
+//
+// Lines are filtered before they are parsed: only a line whose EventID
+// member could be one smsswatch reads (and, for registry events, whose
+// TargetObject names a Session Manager key, or whose Channel is System) is
+// scanned in full. Other lines are only checked to look like a JSON object
+// ('{' ... '}'); lines that do not are skipped and reported. The filter
+// looks for members written as `"EventID":` and `"TargetObject":"` (white
+// space allowed around the colon), the way NXLog writes them.
+type NXLogReader struct {
+	lines lineReader
+	file  string
+	skip  Skipper
+	sc    jsonScanner
+	rec   flatRecord
+	m     mapper
+	err   error
+}
+
+var _ Reader = (*NXLogReader)(nil)
+
+// NewNXLogReader returns a Reader of NXLog JSON lines from r; file names
+// the input in skip reports.
+func NewNXLogReader(r io.Reader, file string, skip Skipper) *NXLogReader {
+	if skip == nil {
+		skip = SkipFunc(func(string, int64, string) {})
+	}
+	br, ok := r.(*bufio.Reader)
+	if !ok || br.Size() < 64<<10 {
+		br = bufio.NewReaderSize(r, 256<<10)
+	}
+	return &NXLogReader{lines: lineReader{r: br, max: MaxLine}, file: file, skip: skip}
+}
+
+// Stats returns the reader's counters so far.
+func (n *NXLogReader) Stats() ReadStats {
+	s := n.m.stats
+	s.Records = n.lines.n
+	return s
+}
+
+// Next implements Reader. A read error that means the data is damaged
+// (a corrupt or truncated gzip stream) ends the input: it is reported to
+// the Skipper and Next returns io.EOF; other read errors are returned.
+func (n *NXLogReader) Next(ev *Event) error {
+	if n.err != nil {
+		return n.err
+	}
+	for {
+		line, err := n.lines.next()
+		if err != nil {
+			if err == errLineTooLong {
+				n.report(n.lines.n, fmt.Sprintf("line longer than %d bytes", MaxLine))
+				continue
+			}
+			n.err = n.endErr(err)
+			return n.err
+		}
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] != '{' || line[len(line)-1] != '}' {
+			n.report(n.lines.n, "not a JSON object")
+			continue
+		}
+		if !nxlogCandidate(line) {
+			continue
+		}
+		if err := n.rec.fillJSON(&n.sc, line); err != nil {
+			n.report(n.lines.n, "invalid JSON: "+err.Error())
+			continue
+		}
+		emit, reason := n.m.mapRecord(&n.rec, ev)
+		if reason != "" {
+			n.report(n.lines.n, reason)
+			continue
+		}
+		if emit {
+			n.m.stats.Events++
+			return nil
+		}
+	}
+}
+
+func (n *NXLogReader) report(line int64, reason string) {
+	n.m.stats.Skipped++
+	n.skip.Skip(n.file, line, reason)
+}
+
+// endErr turns the error that ended the line stream into Next's result.
+func (n *NXLogReader) endErr(err error) error {
+	if err == io.EOF {
+		return io.EOF
+	}
+	if isDataError(err) {
+		n.report(n.lines.n+1, "input ends in damaged data: "+err.Error())
+		return io.EOF
+	}
+	return fmt.Errorf("read %s after line %d: %w", n.file, n.lines.n, err)
+}
+
+// lineReader returns lines without copying them when they fit the
+// bufio.Reader's buffer, and assembles longer ones (up to max) in a
+// buffer of its own that grows only as needed.
+type lineReader struct {
+	r    *bufio.Reader
+	max  int
+	long []byte
+	n    int64 // lines returned (or skipped as too long) so far
+}
+
+// next returns the next line without its end of line, valid until the
+// next call. A line longer than max is consumed and errLineTooLong is
+// returned. The last line may lack a newline.
+func (l *lineReader) next() ([]byte, error) {
+	chunk, err := l.r.ReadSlice('\n')
+	if err == nil || (err == io.EOF && len(chunk) > 0) {
+		l.n++
+		if len(chunk) > l.max {
+			return nil, errLineTooLong
+		}
+		return trimEOL(chunk), nil
+	}
+	if err != bufio.ErrBufferFull {
+		return nil, err
+	}
+	l.long = append(l.long[:0], chunk...)
+	tooLong := false
+	for {
+		chunk, err = l.r.ReadSlice('\n')
+		if !tooLong {
+			if len(l.long)+len(chunk) > l.max {
+				tooLong = true
+				l.long = l.long[:0]
+			} else {
+				l.long = append(l.long, chunk...)
+			}
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		l.n++
+		if tooLong {
+			if cap(l.long) > l.max/4 {
+				l.long = nil // do not keep a huge buffer for one odd line
+			}
+			return nil, errLineTooLong
+		}
+		return trimEOL(l.long), nil
+	}
+}
+
+func trimEOL(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1]
+	}
+	return b
+}
+
+// nxlogCandidate is the cheap filter: does any "EventID" member of the line
+// hold an ID smsswatch reads, with, for 12/13/14, a TargetObject under a
+// Session Manager key or a System channel? False positives are harmless
+// (the line is then parsed and mapped in full); the filter only has to let
+// every real record of interest through.
+func nxlogCandidate(line []byte) bool {
+	rest := line
+	for {
+		i := bytes.Index(rest, []byte(`"EventID"`))
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(`"EventID"`):]
+		v := memberValue(rest)
+		if len(v) > 0 && v[0] == '"' {
+			v = v[1:]
+		}
+		id := 0
+		for j := 0; j < len(v) && j < 6 && v[j] >= '0' && v[j] <= '9'; j++ {
+			id = id*10 + int(v[j]-'0')
+		}
+		switch id {
+		case sysmonProcessCreate, sysmonProcessTerminate, securityProcessCreate, securityProcessExit, securityStartup, systemEventLogStart:
+			return true
+		case sysmonRegistryObject, sysmonRegistrySetValue, sysmonRegistryRename:
+			if registryCandidate(line) || (id == systemKernelStart && systemCandidate(line)) {
+				return true
+			}
+		}
+	}
+}
+
+// memberValue returns what follows `:` (white space skipped) after a
+// member name, or nil when no colon follows.
+func memberValue(b []byte) []byte {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	if i >= len(b) || b[i] != ':' {
+		return nil
+	}
+	i++
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	return b[i:]
+}
+
+// registryCandidate reports whether a TargetObject string member mentions
+// "session manager" (any case; escapes are not decoded, and the words
+// contain none).
+func registryCandidate(line []byte) bool {
+	rest := line
+	for {
+		i := bytes.Index(rest, []byte(`"TargetObject"`))
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(`"TargetObject"`):]
+		v := memberValue(rest)
+		if len(v) == 0 || v[0] != '"' {
+			continue
+		}
+		v = v[1:]
+		end := 0
+		for end < len(v) && v[end] != '"' {
+			if v[end] == '\\' {
+				end++
+			}
+			end++
+		}
+		if end > len(v) {
+			end = len(v)
+		}
+		if containsFold(v[:end], "session manager") {
+			return true
+		}
+	}
+}
+
+// systemCandidate reports whether a Channel member says System (any case).
+func systemCandidate(line []byte) bool {
+	rest := line
+	for {
+		i := bytes.Index(rest, []byte(`"Channel"`))
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(`"Channel"`):]
+		v := memberValue(rest)
+		if len(v) >= 8 && v[0] == '"' && v[7] == '"' && bytes.EqualFold(v[1:7], []byte("System")) {
+			return true
+		}
+	}
+}
+
+// containsFold reports whether b contains the lower-case ASCII word w in
+// any case.
+func containsFold(b []byte, w string) bool {
+	for i := 0; i+len(w) <= len(b); i++ {
+		c := b[i]
+		if c|0x20 != w[0] {
+			continue
+		}
+		j := 1
+		for ; j < len(w); j++ {
+			c := b[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != w[j] {
+				break
+			}
+		}
+		if j == len(w) {
+			return true
+		}
+	}
+	return false
+}
+
+// isDataError reports whether err means the input's bytes are damaged
+// (bad compressed data or a stream cut short), as opposed to an I/O error.
+func isDataError(err error) bool {
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errDamaged)
+}
+
+// errDamaged is wrapped by the errors of decompressors opened by Open.
+var errDamaged = errors.New("damaged data")

@@ -1,0 +1,367 @@
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/smsswatch/smsswatch/detect"
+)
+
+// TestSubjectsAndWildcards: alerts land on prefix.violations.<host>.<rule>
+// and the documented wildcards select them.
+func TestSubjectsAndWildcards(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	nc, err := nats.Connect(s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	all := collect(t, nc, "smsswatch.violations.>")
+	oneHost := collect(t, nc, "smsswatch.violations.ws01_corp.>")
+	oneRule := collect(t, nc, "smsswatch.violations.*.smss.image_path")
+	p := newPublisher(t, Config{Conn: ConnConfig{URL: s.URL()}, Logger: testLog(t), Heartbeat: -1})
+	hosts := []string{"WS01.corp", "evil host*>\x1b", ""}
+	rules := []detect.Rule{detect.RuleImagePath, detect.RuleParent}
+	n := 0
+	for _, h := range hosts {
+		for _, r := range rules {
+			v := violation(n)
+			v.Host, v.Rule = h, r
+			p.Violation(v)
+			n++
+		}
+	}
+	eventually(t, 5*time.Second, "all alerts", func() bool { return all.distinct() == n })
+	eventually(t, 5*time.Second, "host alerts", func() bool { return oneHost.distinct() == 2 })
+	eventually(t, 5*time.Second, "rule alerts", func() bool { return oneRule.distinct() == 3 })
+	want := map[string]bool{
+		"smsswatch.violations.ws01_corp.smss.image_path":    true,
+		"smsswatch.violations.ws01_corp.smss.parent":        true,
+		"smsswatch.violations.evil_host___.smss.image_path": true,
+		"smsswatch.violations.evil_host___.smss.parent":     true,
+		"smsswatch.violations.unknown.smss.image_path":      true,
+		"smsswatch.violations.unknown.smss.parent":          true,
+	}
+	all.mu.Lock()
+	for _, m := range all.msgs {
+		if !want[m.Subject] {
+			t.Errorf("unexpected subject %q", m.Subject)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(m.Data, &doc); err != nil {
+			t.Errorf("payload: %v", err)
+		}
+	}
+	all.mu.Unlock()
+	closePublisher(t, p, 5*time.Second)
+}
+
+func TestSanitizeHost(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                 "unknown",
+		"WS01":             "ws01",
+		"ws01.corp.local":  "ws01_corp_local",
+		"a*b>c d\te\x00f":  "a_b_c_d_e_f",
+		"é-x_y":            "_-x_y",
+		"\xff\xfe":         "__",
+		"Host-With-Dashes": "host-with-dashes",
+	} {
+		if got := SanitizeHost(in); got != want {
+			t.Errorf("SanitizeHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+	long := SanitizeHost(string(make([]byte, 5000)))
+	if len(long) != maxHostToken || long != SanitizeHost(string(make([]byte, 5000))) {
+		t.Errorf("long host token %q (%d bytes)", long, len(long))
+	}
+	if SanitizeHost(string(make([]byte, 5000))) == SanitizeHost(string(make([]byte, 5001))) {
+		t.Errorf("long hosts collide")
+	}
+	if got := FilterSubject("smsswatch", "", "smss.image_path"); got != "smsswatch.violations.*.smss.image_path" {
+		t.Errorf("rule filter %q", got)
+	}
+	if got := FilterSubject("smsswatch", "WS01", ""); got != "smsswatch.violations.ws01.>" {
+		t.Errorf("host filter %q", got)
+	}
+	for _, bad := range []string{"", "a..b", "a.*", "a b", "x.>"} {
+		if ValidatePrefix(bad) == nil {
+			t.Errorf("prefix %q accepted", bad)
+		}
+	}
+}
+
+// TestCoreDeliveryAndHeartbeat: core NATS delivery carries the dedupe key
+// header; heartbeats carry the caller's counters and the publisher's.
+func TestCoreDeliveryAndHeartbeat(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	nc, err := nats.Connect(s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	alerts := collect(t, nc, "smsswatch.violations.>")
+	beats := collect(t, nc, "smsswatch.heartbeat.>")
+	p := newPublisher(t, Config{
+		Conn: ConnConfig{URL: s.URL()}, Logger: testLog(t), Host: "Sensor.One", Version: "1.2.3",
+		Heartbeat: 50 * time.Millisecond,
+		Counters: func() Counters {
+			return Counters{Events: 1000, Violations: 7, Drops: 3, LostEvents: 2, QueueDepth: 5}
+		},
+	})
+	const n = 500
+	for i := 0; i < n; i++ {
+		p.Violation(violation(i))
+	}
+	eventually(t, 10*time.Second, "all alerts", func() bool { return alerts.distinct() == n })
+	eventually(t, 5*time.Second, "published count", func() bool { return p.Stats().Published == n })
+	for i := 0; i < n; i++ {
+		if alerts.ids[fmt.Sprintf("%016x", i+1)] == 0 {
+			t.Fatalf("id of violation %d missing", i)
+		}
+	}
+	eventually(t, 5*time.Second, "a heartbeat", func() bool { return beats.count() > 0 })
+	beats.mu.Lock()
+	m := beats.msgs[len(beats.msgs)-1]
+	beats.mu.Unlock()
+	if m.Subject != "smsswatch.heartbeat.sensor_one" {
+		t.Errorf("heartbeat subject %q", m.Subject)
+	}
+	var hb struct {
+		Host      struct{ Name string }
+		Smsswatch map[string]any
+	}
+	if err := json.Unmarshal(m.Data, &hb); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{
+		"events": 1000.0, "violations": 7.0, "drops": 3.0, "lost_events": 2.0, "queue_depth": 5.0,
+		"version": "1.2.3", "spool_depth": 0.0, "spool_dropped": 0.0, "publish_drops": 0.0,
+	} {
+		if got := hb.Smsswatch[k]; got != want {
+			t.Errorf("heartbeat %s = %v, want %v", k, got, want)
+		}
+	}
+	if _, ok := hb.Smsswatch["uptime_s"]; !ok || hb.Host.Name != "Sensor.One" {
+		t.Errorf("heartbeat %s", m.Data)
+	}
+	closePublisher(t, p, 5*time.Second)
+}
+
+// TestJetStreamBrokerRestart: the server stops and comes back (same port
+// and store) while violations are being published: every one arrives,
+// none twice.
+func TestJetStreamBrokerRestart(t *testing.T) {
+	port := freePort(t)
+	store := t.TempDir()
+	srv := startServer(t, ServerConfig{Port: port, JetStream: true, StoreDir: store})
+	p := newPublisher(t, Config{
+		Conn: ConnConfig{URL: srv.URL()}, Logger: testLog(t), JetStream: true,
+		SpoolDir: t.TempDir(), Heartbeat: -1, AckTimeout: 2 * time.Second,
+	})
+	const n = 4000
+	var sent atomic.Int64
+	done := make(chan struct{})
+	go func() { // the engine: a steady stream of violations
+		defer close(done)
+		for i := 0; i < n; i++ {
+			p.Violation(violation(i))
+			sent.Add(1)
+			if i%20 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	eventually(t, 10*time.Second, "a quarter published", func() bool { return p.Stats().Published >= n/4 })
+	srv.Shutdown()
+	down := sent.Load()
+	time.Sleep(100 * time.Millisecond) // the engine goes on meanwhile
+	srv = startServer(t, ServerConfig{Port: port, JetStream: true, StoreDir: store})
+	t.Logf("server down from violation %d to %d", down, sent.Load())
+	<-done
+	eventually(t, 30*time.Second, "all acknowledged", func() bool {
+		st := p.Stats()
+		return st.Published >= n && st.SpoolDepth == 0 && st.Inflight == 0
+	})
+	st := p.Stats()
+	if st.Dropped != 0 || st.SpoolDropped != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	t.Logf("stats after restart: %+v", st)
+	closePublisher(t, p, 5*time.Second)
+	checkAll(t, readStream(t, srv.URL(), DefaultStream, n), n, false)
+}
+
+// TestSpoolSurvivesSensorRestart: violations published while the server is
+// down are spooled on disk; a new publisher on the same directory sends
+// them, in order, once the server is up.
+func TestSpoolSurvivesSensorRestart(t *testing.T) {
+	port := freePort(t)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	dir := t.TempDir()
+	cfg := Config{Conn: ConnConfig{URL: url}, Logger: testLog(t), JetStream: true, SpoolDir: dir, Heartbeat: -1}
+	p1 := newPublisher(t, cfg)
+	const n = 1000
+	for i := 0; i < n/2; i++ {
+		p1.Violation(violation(i))
+	}
+	eventually(t, 5*time.Second, "spooled", func() bool { return p1.Stats().SpoolDepth == n/2 })
+	closePublisher(t, p1, 5*time.Second)
+
+	p2 := newPublisher(t, cfg)
+	if d := p2.Stats().SpoolDepth; d != 0 && d != n/2 {
+		t.Logf("spool depth at start %d", d)
+	}
+	for i := n / 2; i < n; i++ {
+		p2.Violation(violation(i))
+	}
+	srv := startServer(t, ServerConfig{Port: port, JetStream: true})
+	eventually(t, 30*time.Second, "spool drained", func() bool {
+		st := p2.Stats()
+		return st.Published >= n && st.SpoolDepth == 0 && st.Inflight == 0
+	})
+	closePublisher(t, p2, 5*time.Second)
+	checkAll(t, readStream(t, srv.URL(), DefaultStream, n), n, true)
+}
+
+// TestCoreReconnectDeliversSpool: with core NATS, what is published while
+// the server is down reaches the server once it is back (checked on the
+// server's own message count: core NATS gives subscribers no history).
+func TestCoreReconnectDeliversSpool(t *testing.T) {
+	port := freePort(t)
+	srv := startServer(t, ServerConfig{Port: port})
+	p := newPublisher(t, Config{Conn: ConnConfig{URL: srv.URL()}, Logger: testLog(t), Heartbeat: -1})
+	srv.Shutdown()
+	eventually(t, 5*time.Second, "publisher sees the disconnect", func() bool { return !p.Stats().Connected })
+	const n = 200
+	for i := 0; i < n; i++ {
+		p.Violation(violation(i))
+	}
+	eventually(t, 5*time.Second, "spooled", func() bool { return p.Stats().SpoolDepth == n })
+	srv = startServer(t, ServerConfig{Port: port})
+	eventually(t, 10*time.Second, "spool delivered", func() bool {
+		st := p.Stats()
+		return st.SpoolDepth == 0 && st.Inflight == 0 && st.Published == n
+	})
+	vz, err := srv.NATSServer().Varz(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vz.InMsgs < n {
+		t.Fatalf("server received %d messages, want %d", vz.InMsgs, n)
+	}
+	closePublisher(t, p, 5*time.Second)
+}
+
+// TestViolationNeverBlocks: with a tiny queue, a flood is dropped and
+// counted, never blocking the engine.
+func TestViolationNeverBlocks(t *testing.T) {
+	p := newPublisher(t, Config{
+		Conn: ConnConfig{URL: fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))}, Logger: testLog(t),
+		QueueSize: 8, Heartbeat: -1, SpoolMaxBytes: 64 << 10,
+	})
+	const n = 20000
+	v := violation(1)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < n/2; i++ {
+				p.Violation(v)
+			}
+		}()
+	}
+	wg.Wait()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("%d calls took %v", n, d)
+	}
+	eventually(t, 5*time.Second, "queue empty", func() bool { return p.Stats().QueueDepth == 0 })
+	st := p.Stats()
+	if st.Violations != n {
+		t.Errorf("violations %d", st.Violations)
+	}
+	if uint64(st.SpoolDepth)+st.SpoolDropped+st.Dropped != n {
+		t.Errorf("spooled %d + spool dropped %d + dropped %d != %d", st.SpoolDepth, st.SpoolDropped, st.Dropped, n)
+	}
+	if st.SpoolBytes > 64<<10 {
+		t.Errorf("memory backlog %d bytes over its limit", st.SpoolBytes)
+	}
+	err := p.Close(context.Background())
+	if !errors.Is(err, ErrUndelivered) {
+		t.Errorf("Close without spool and server: %v, want ErrUndelivered", err)
+	}
+	p.Violation(v) // after Close: dropped, no panic
+	if err := p.Close(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestSlowConsumer: a subscriber that cannot keep up is the server's
+// problem, not the engine's: the publisher publishes everything and the
+// durable JetStream consumer used by tail gets every alert in the end.
+func TestSlowConsumer(t *testing.T) {
+	srv := startServer(t, ServerConfig{JetStream: true})
+	nc, err := nats.Connect(srv.URL(), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var slowGot int
+	var mu sync.Mutex
+	sub, err := nc.Subscribe("smsswatch.violations.>", func(*nats.Msg) {
+		time.Sleep(2 * time.Millisecond)
+		mu.Lock()
+		slowGot++
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = sub.SetPendingLimits(10, 1<<20) // overflows: a slow consumer
+	p := newPublisher(t, Config{Conn: ConnConfig{URL: srv.URL()}, Logger: testLog(t), JetStream: true, Heartbeat: -1})
+	const n = 2000
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		p.Violation(violation(i))
+	}
+	engine := time.Since(start)
+	eventually(t, 20*time.Second, "all acknowledged", func() bool { return p.Stats().Published == n })
+	if d, _ := sub.Dropped(); d == 0 {
+		t.Logf("slow subscriber dropped nothing (got %d)", slowGot)
+	}
+	if st := p.Stats(); st.Dropped != 0 || st.Retries != 0 {
+		t.Errorf("publisher hurt by a slow consumer: %+v", st)
+	}
+	t.Logf("engine side: %d violations in %v", n, engine)
+
+	// A slow durable consumer still sees everything.
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Tail(ctx, TailConfig{Conn: ConnConfig{URL: srv.URL()}, Durable: "slow", DeliverAll: true, JSON: true}, slowWriter{&out})
+	}()
+	eventually(t, 30*time.Second, "durable consumer caught up", func() bool { return out.lines() == n })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	closePublisher(t, p, 5*time.Second)
+}
+
+// slowWriter slows every write down a little.
+type slowWriter struct{ w *syncBuffer }
+
+func (s slowWriter) Write(b []byte) (int, error) {
+	time.Sleep(100 * time.Microsecond)
+	return s.w.Write(b)
+}
