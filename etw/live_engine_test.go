@@ -44,6 +44,18 @@ func (childEnricher) Enrich(ev *etw.Event) {
 	ev.Known |= etw.FieldUserSID | etw.FieldCommandLine
 }
 
+// advanceWatch records how far the engine's clock was advanced (read by
+// the test goroutine while the consumer runs the engine).
+type advanceWatch struct {
+	*detect.Engine
+	at atomic.Int64
+}
+
+func (a *advanceWatch) Advance(now int64) {
+	a.Engine.Advance(now)
+	a.at.Store(now)
+}
+
 type collect struct {
 	mu sync.Mutex
 	v  []detect.Violation
@@ -99,7 +111,8 @@ func scenario(t *testing.T, live func(now int64) []etw.Event, blind string) *col
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { core.Run(ctx, eng); close(done) }()
+	h := &advanceWatch{Engine: eng}
+	go func() { core.Run(ctx, h); close(done) }()
 	core.Snapshot(&etw.Snapshot{Time: now, BootTime: boot, SystemRoot: `C:\Windows`, Processes: []etw.SnapshotProcess{
 		{PID: 4, CreateTime: boot, Image: "System", UserSID: "S-1-5-18"},
 		{PID: 268, ParentPID: 4, CreateTime: boot + 2*second, Image: `C:\Windows\System32\smss.exe`, UserSID: "S-1-5-18"},
@@ -122,11 +135,14 @@ func scenario(t *testing.T, live func(now int64) []etw.Event, blind string) *col
 		clock.Add(2 * second)
 		time.Sleep(2 * time.Millisecond)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for core.Stats().QueueLen > 0 && time.Now().Before(deadline) {
+	// Wait until the engine's clock has followed (wall clock - 1 s lag).
+	deadline := time.Now().Add(10 * time.Second)
+	for h.at.Load() < clock.Load()-second && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(20 * time.Millisecond)
+	if h.at.Load() < clock.Load()-second {
+		t.Fatalf("engine clock stuck at %d", h.at.Load())
+	}
 	cancel()
 	<-done
 	eng.Flush()

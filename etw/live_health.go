@@ -18,8 +18,6 @@ import (
 const (
 	etpWnodeBufferSize        = 0
 	etpWnodeHistoricalContext = 8
-	etpWnodeGUID              = 24
-	etpWnodeClientContext     = 40
 	etpWnodeFlags             = 44
 	etpBufferSize             = 48
 	etpMinimumBuffers         = 52
@@ -48,7 +46,6 @@ const (
 // ControlTrace control codes.
 const (
 	controlTraceQuery  = 0
-	controlTraceStop   = 1
 	controlTraceUpdate = 2
 	controlTraceFlush  = 3
 )
@@ -86,9 +83,11 @@ func newTracePropertiesBuffer() []byte {
 }
 
 // setFlushTimer prepares a queried buffer for an UPDATE that sets the
-// session's FlushTimer (seconds; the API's minimum is 1 s).
+// session's FlushTimer (seconds; the API's minimum is 1 s). The log file
+// offset is cleared: a real-time session has no file to switch to.
 func setFlushTimer(buf []byte, seconds uint32) {
 	binary.LittleEndian.PutUint32(buf[etpFlushTimer:], seconds)
+	binary.LittleEndian.PutUint32(buf[etpLogFileNameOffset:], 0)
 }
 
 // errShortTraceBuffer is returned for a buffer too small to be an

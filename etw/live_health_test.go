@@ -39,7 +39,7 @@ func TestTracePropertiesBuffer(t *testing.T) {
 		t.Errorf("got %+v\nwant %+v", st, want)
 	}
 	setFlushTimer(buf, 3)
-	if st, _ := parseTraceProperties(buf); st.flushTimer != 3 {
+	if st, _ := parseTraceProperties(buf); st.flushTimer != 3 || le.Uint32(buf[etpLogFileNameOffset:]) != 0 {
 		t.Error("setFlushTimer")
 	}
 	if _, err := parseTraceProperties(buf[:100]); err == nil {

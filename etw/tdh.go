@@ -75,7 +75,10 @@ func tdhError(msg string) error { return &tdhErr{msg} }
 
 type tdhErr struct{ msg string }
 
+// Error returns "kernel-process record: " and the reason.
 func (e *tdhErr) Error() string { return ErrTDHRecord.Error() + ": " + e.msg }
+
+// Unwrap returns ErrTDHRecord.
 func (e *tdhErr) Unwrap() error { return ErrTDHRecord }
 
 // DecodeKernelProcess fills ev (after resetting it) from one

@@ -191,17 +191,26 @@ type Publisher struct {
 	prefix string
 	t0     time.Time
 
-	// Engine side.
-	mu       sync.RWMutex
+	// Engine side: slots move free -> pending (engine) -> the publishing
+	// goroutine -> free, under mu; wake is poked only when that goroutine
+	// sleeps.
+	mu       sync.Mutex
 	closed   bool
-	free     chan *item
-	queue    chan *item
+	free     []*item
+	pending  []*item
+	sleeping bool
+	queued   atomic.Int64
 	received atomic.Uint64
 	dropped  atomic.Uint64
 
 	// Signals into the publishing goroutine.
 	wake    chan struct{}
-	acks    chan ackResult
+	// JetStream acks, appended by the ack subscription; ackWake is how
+	// many make it worth waking the publishing goroutine (0: don't).
+	ackMu    sync.Mutex
+	ackList  []ackResult
+	ackSpare []ackResult
+	ackWake  int
 	flushed chan flushResult
 	closeCh chan context.Context
 	stopped chan struct{}
@@ -214,6 +223,12 @@ type Publisher struct {
 	// Owned by the publishing goroutine.
 	back      backlog
 	win       ring
+	local     []*item // taken from pending, not yet sent or spooled
+	localHead int
+	spareQ    []*item // the other pending buffer
+	toFree    []*item // released slots, returned to free in one go
+	nowNs     int64
+	winRC     uint64 // reconnect count when the window last became non-empty
 	spare     []*item
 	nextID    uint64
 	seenDisc  uint64
@@ -226,10 +241,10 @@ type Publisher struct {
 	msg       nats.Msg
 	msgID     [1]string
 	subjects  map[string]string
-	flushing  bool
+	flushes   int    // PING/PONG rounds in flight (core NATS)
+	flushMark uint64 // highest id a round in flight covers
 	flushGen  uint64
-	batchRC   uint64
-	batchOpen bool
+	throttled bool // the window filled up; send again when it is 3/4 empty
 	published uint64
 	rejected  uint64
 	retries   uint64
@@ -247,9 +262,9 @@ type ackResult struct {
 }
 
 type flushResult struct {
-	gen  uint64
-	mark uint64
-	rc   uint64
+	gen  uint64 // flushGen when the round started
+	mark uint64 // the last id it confirms
+	rc   uint64 // reconnect count after it
 	err  error
 }
 
@@ -279,11 +294,15 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 		log:      cfg.Logger.With().Str("component", "publisher").Logger(),
 		prefix:   cfg.SubjectPrefix,
 		t0:       time.Now(),
-		free:     make(chan *item, cfg.QueueSize),
-		queue:    make(chan *item, cfg.QueueSize),
+		free:     make([]*item, 0, cfg.QueueSize),
+		pending:  make([]*item, 0, cfg.QueueSize),
+		local:    make([]*item, 0, cfg.QueueSize),
+		spareQ:   make([]*item, 0, cfg.QueueSize),
+		toFree:   make([]*item, 0, cfg.QueueSize),
 		wake:     make(chan struct{}, 1),
-		acks:     make(chan ackResult, 2*cfg.MaxInflight+64),
-		flushed:  make(chan flushResult, 1),
+		ackList:  make([]ackResult, 0, 2*cfg.MaxInflight),
+		ackSpare: make([]ackResult, 0, 2*cfg.MaxInflight),
+		flushed:  make(chan flushResult, maxFlushes),
 		closeCh:  make(chan context.Context, 1),
 		stopped:  make(chan struct{}),
 		win:      newRing(cfg.MaxInflight),
@@ -292,7 +311,7 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 	}
 	slab := make([]byte, cfg.QueueSize*itemBufSize)
 	for i := 0; i < cfg.QueueSize; i++ {
-		p.free <- &item{buf: slab[i*itemBufSize : i*itemBufSize : (i+1)*itemBufSize]}
+		p.free = append(p.free, &item{buf: slab[i*itemBufSize : i*itemBufSize : (i+1)*itemBufSize]})
 	}
 	if cfg.SpoolDir != "" {
 		s, err := openSpool(cfg.SpoolDir, cfg.SpoolMaxBytes)
@@ -358,23 +377,36 @@ func (p *Publisher) poke() {
 // concurrent use by several engines.
 func (p *Publisher) Violation(v *detect.Violation) {
 	p.received.Add(1)
-	p.mu.RLock()
-	if p.closed {
-		p.mu.RUnlock()
+	p.mu.Lock()
+	n := len(p.free)
+	if p.closed || n == 0 {
+		p.mu.Unlock()
 		p.dropped.Add(1)
 		return
 	}
-	select {
-	case it := <-p.free:
-		b := appendViolationSubject(it.buf[:0], p.prefix, v.Host, v.Rule.ID())
-		it.subjLen = len(b)
-		it.buf = AppendAlert(b, v)
-		it.key = v.DedupeKey
-		p.queue <- it // never blocks: the queue holds every slot
-		p.mu.RUnlock()
-	default:
-		p.mu.RUnlock()
+	it := p.free[n-1]
+	p.free = p.free[:n-1]
+	p.mu.Unlock()
+
+	b := appendViolationSubject(it.buf[:0], p.prefix, v.Host, v.Rule.ID())
+	it.subjLen = len(b)
+	it.buf = AppendAlert(b, v)
+	it.key = v.DedupeKey
+
+	p.mu.Lock()
+	if p.closed { // closed while encoding: the publishing goroutine may be gone
+		p.free = append(p.free, it)
+		p.mu.Unlock()
 		p.dropped.Add(1)
+		return
+	}
+	p.pending = append(p.pending, it) // has room: it holds at most every slot
+	p.queued.Add(1)
+	wake := p.sleeping
+	p.sleeping = false
+	p.mu.Unlock()
+	if wake {
+		p.poke()
 	}
 }
 
@@ -388,7 +420,7 @@ func (p *Publisher) Stats() Stats {
 		SpoolDropped: p.sSpoolDropped.Load(),
 		SpoolDepth:   p.sSpoolDepth.Load(),
 		SpoolBytes:   p.sSpoolBytes.Load(),
-		QueueDepth:   len(p.queue),
+		QueueDepth:   int(p.queued.Load()),
 		Inflight:     int(p.sInflight.Load()),
 		Retries:      p.sRetries.Load(),
 		Connected:    p.nc != nil && p.nc.IsConnected(),
@@ -397,9 +429,10 @@ func (p *Publisher) Stats() Stats {
 
 // Close stops accepting violations, delivers what it can until ctx is done
 // (not waiting at all when NATS is unreachable) and writes everything else
-// to the spool, where the next Publisher on the
-// same directory finds it. Without a spool directory, what could not be
-// delivered is lost and Close returns an error wrapping ErrUndelivered.
+// to the spool, where the next Publisher on the same directory finds it.
+// Without a spool directory, what could not be delivered is lost and Close
+// returns an error wrapping ErrUndelivered. Violation calls after Close are
+// dropped (counted).
 func (p *Publisher) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
@@ -418,6 +451,102 @@ func (p *Publisher) Close(ctx context.Context) error {
 
 func (p *Publisher) now() int64 { return int64(time.Since(p.t0)) }
 
+// take moves the pending violations to the goroutine's own list once it
+// has handled the previous batch.
+func (p *Publisher) take() {
+	if p.localHead < len(p.local) {
+		return
+	}
+	p.local, p.localHead = p.local[:0], 0
+	p.mu.Lock()
+	p.local, p.pending = p.pending, p.local
+	p.mu.Unlock()
+}
+
+// process sends (or spools) the taken violations while it can.
+func (p *Publisher) process() {
+	for p.localHead < len(p.local) {
+		if p.canSend() && !p.room() {
+			return // wait for acks; the rest waits its turn
+		}
+		it := p.local[p.localHead]
+		p.local[p.localHead] = nil
+		p.localHead++
+		p.queued.Add(-1)
+		p.accept(it)
+	}
+}
+
+// returnFree gives released slots back to the engine side.
+func (p *Publisher) returnFree() {
+	if len(p.toFree) == 0 {
+		return
+	}
+	p.mu.Lock()
+	p.free = append(p.free, p.toFree...)
+	p.mu.Unlock()
+	clear(p.toFree)
+	p.toFree = p.toFree[:0]
+}
+
+// sleep reports whether the goroutine may block: nothing is waiting that
+// it could handle now. When it may, the engine side will wake it.
+func (p *Publisher) sleep() bool {
+	blocked := p.canSend() && !p.room()
+	if p.js != nil && p.win.len() > 0 {
+		// Wake for a quarter of the window's acks (or all of them), not
+		// for each one.
+		want := max(1, min(p.win.len(), len(p.win.buf)/4))
+		p.ackMu.Lock()
+		ready := len(p.ackList) >= want
+		if !ready {
+			p.ackWake = want
+		}
+		p.ackMu.Unlock()
+		if ready {
+			return false
+		}
+	}
+	if p.localHead < len(p.local) || (blocked && p.back.unread()) {
+		return blocked // blocked on acks, not on work
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.pending) > 0 && !blocked {
+		return false
+	}
+	p.sleeping = !blocked
+	return true
+}
+
+// room reports whether the window takes more: not full, and not refilling
+// after it was (which would cost a wake-up per ack).
+func (p *Publisher) room() bool {
+	if p.throttled && p.win.len() <= len(p.win.buf)*3/4 {
+		p.throttled = false
+	}
+	if p.win.full() {
+		p.throttled = true
+	}
+	return !p.throttled
+}
+
+// takeAcks handles the acks that came in.
+func (p *Publisher) takeAcks() {
+	if p.js == nil {
+		return
+	}
+	p.ackMu.Lock()
+	acks := p.ackList
+	p.ackList = p.ackSpare[:0]
+	p.ackWake = 0
+	p.ackMu.Unlock()
+	for _, a := range acks {
+		p.onAck(a)
+	}
+	p.ackSpare = acks[:0]
+}
+
 func (p *Publisher) run() {
 	defer close(p.stopped)
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -431,36 +560,36 @@ func (p *Publisher) run() {
 	var closeDone <-chan struct{}
 	lastSync := time.Now()
 	for {
+		p.nowNs = p.now()
 		p.checkConn()
+		p.takeAcks()
 		p.drain()
+		p.take()
+		p.process()
 		p.maybeFlush()
+		p.returnFree()
 		p.snapshot()
 		if p.closing && p.finished() {
 			break
 		}
-		q := p.queue
-		if p.canSend() && p.win.full() && len(p.queue) < cap(p.queue)/2 {
-			q = nil // wait for acks; the queue absorbs the burst
+		if !p.sleep() {
+			// More work now; still notice signals.
+			select {
+			case r := <-p.flushed:
+				p.onFlush(r)
+			case ctx := <-p.closeCh:
+				p.closing = true
+				closeDone = ctx.Done()
+			default:
+			}
+			continue
 		}
 		select {
-		case it := <-q:
-			p.accept(it)
-			p.acceptMore()
-		case a := <-p.acks:
-			p.onAck(a)
-			for n := 0; n < 256; n++ {
-				select {
-				case a := <-p.acks:
-					p.onAck(a)
-					continue
-				default:
-				}
-				break
-			}
 		case r := <-p.flushed:
 			p.onFlush(r)
 		case <-p.wake:
 		case now := <-tick.C:
+			p.nowNs = p.now()
 			p.onTick()
 			if now.Sub(lastSync) >= time.Second {
 				lastSync = now
@@ -477,6 +606,9 @@ func (p *Publisher) run() {
 			p.shutdown()
 			return
 		}
+		p.mu.Lock()
+		p.sleeping = false
+		p.mu.Unlock()
 	}
 	p.shutdown()
 }
@@ -485,7 +617,7 @@ func (p *Publisher) run() {
 // everything was delivered, or NATS is unreachable (Close does not wait
 // for a reconnect).
 func (p *Publisher) finished() bool {
-	if len(p.queue) == 0 && p.win.len() == 0 && !p.back.unread() {
+	if p.queued.Load() == 0 && p.win.len() == 0 && !p.back.unread() {
 		if n, _ := p.back.depth(); n == 0 {
 			return true
 		}
@@ -505,12 +637,12 @@ func (p *Publisher) checkConn() {
 }
 
 func (p *Publisher) canSend() bool {
-	return p.connected && p.ready && p.now() >= p.retryAt
+	return p.connected && p.ready && p.nowNs >= p.retryAt
 }
 
 // drain sends spooled violations, oldest first, while there is room.
 func (p *Publisher) drain() {
-	for p.canSend() && !p.win.full() && p.back.unread() {
+	for p.canSend() && p.room() && p.back.unread() {
 		it := p.spareItem()
 		ok, err := p.back.next(it)
 		if err != nil || !ok {
@@ -539,28 +671,12 @@ func (p *Publisher) spareItem() *item {
 // accept takes one violation from the queue: sent at once when nothing is
 // waiting before it, otherwise spooled behind what is.
 func (p *Publisher) accept(it *item) {
-	if p.canSend() && !p.win.full() && !p.back.unread() {
+	if p.canSend() && p.room() && !p.back.unread() {
 		p.send(it)
 		return
 	}
 	p.spool(it)
 	p.release(it)
-}
-
-// acceptMore takes what else is queued, while it can be sent or must be
-// spooled.
-func (p *Publisher) acceptMore() {
-	for n := 0; n < 512; n++ {
-		if p.canSend() && p.win.full() && len(p.queue) < cap(p.queue)/2 {
-			return
-		}
-		select {
-		case it := <-p.queue:
-			p.accept(it)
-		default:
-			return
-		}
-	}
 }
 
 func (p *Publisher) spool(it *item) {
@@ -585,7 +701,7 @@ func (p *Publisher) release(it *item) {
 	if cap(it.buf) > maxKeptBuf {
 		it.buf = make([]byte, 0, itemBufSize)
 	}
-	p.free <- it
+	p.toFree = append(p.toFree, it)
 }
 
 // subject returns it's subject as a string, cached.
@@ -614,9 +730,6 @@ func (p *Publisher) send(it *item) bool {
 	p.msg.Reply = ""
 	if p.js != nil {
 		p.msg.Reply = p.ackPrefix + strconv.FormatUint(it.id, 10)
-	} else if !p.batchOpen {
-		p.batchRC = p.nc.Stats().Reconnects
-		p.batchOpen = true
 	}
 	err := p.nc.PublishMsg(&p.msg)
 	p.msg.Data = nil
@@ -643,7 +756,12 @@ func (p *Publisher) send(it *item) bool {
 		p.release(it)
 		return false
 	}
-	it.sent = p.now()
+	it.sent = p.nowNs
+	if p.win.len() == 0 && p.js == nil {
+		// Confirmation rounds hold only if no reconnect happened since
+		// the oldest unconfirmed violation was sent.
+		p.winRC = p.nc.Stats().Reconnects
+	}
 	p.win.push(it)
 	return true
 }
@@ -668,7 +786,7 @@ func (p *Publisher) trouble(err error, backoff bool) {
 	}
 	p.back.rewind()
 	p.flushGen++
-	p.batchOpen = false
+	p.flushMark = p.nextID
 	if errors.Is(err, errNoResponders) && p.js != nil {
 		p.ready = false // the stream is gone (server lost its store?): bind again
 	}
@@ -708,28 +826,42 @@ func (p *Publisher) popAcked() {
 }
 
 // maybeFlush starts a PING/PONG round for core NATS: when it returns on
-// the same connection, everything sent before it reached the server.
+// the same connection, everything sent before it reached the server. A
+// round starts when none is in flight, or when enough was sent since the
+// last one (rounds pipeline; their PONGs come back in order).
 func (p *Publisher) maybeFlush() {
-	if p.js != nil || p.flushing || p.win.len() == 0 || !p.connected {
+	if p.js != nil || p.win.len() == 0 || !p.connected {
 		return
 	}
-	p.flushing = true
-	r := flushResult{gen: p.flushGen, mark: p.win.back().id, rc: p.batchRC}
-	p.batchOpen = false
+	last := p.win.back().id
+	if last <= p.flushMark || (p.flushes > 0 && (p.flushes >= maxFlushes || last-p.flushMark < flushEvery)) {
+		return
+	}
+	p.flushes++
+	p.flushMark = last
+	r := flushResult{gen: p.flushGen, mark: last}
 	nc, timeout := p.nc, p.cfg.AckTimeout
 	go func() {
 		r.err = nc.FlushTimeout(timeout)
-		if r.err == nil && nc.Stats().Reconnects != r.rc {
-			r.err = nats.ErrDisconnected
-		}
+		r.rc = nc.Stats().Reconnects
 		p.flushed <- r
 	}()
 }
 
+// Core NATS confirmation rounds: at most maxFlushes in flight, a new one
+// while others are in flight only after flushEvery more violations.
+const (
+	maxFlushes = 4
+	flushEvery = 128
+)
+
 func (p *Publisher) onFlush(r flushResult) {
-	p.flushing = false
+	p.flushes--
 	if r.gen != p.flushGen {
 		return
+	}
+	if r.err == nil && r.rc != p.winRC {
+		r.err = nats.ErrDisconnected // the round went over a new connection
 	}
 	if r.err != nil {
 		p.trouble(r.err, true)
@@ -743,10 +875,10 @@ func (p *Publisher) onFlush(r flushResult) {
 }
 
 func (p *Publisher) onTick() {
-	if p.js != nil && !p.ready && p.connected && p.now() >= p.retryAt {
+	if p.js != nil && !p.ready && p.connected && p.nowNs >= p.retryAt {
 		p.bindStream()
 	}
-	if p.win.len() > 0 && p.js != nil && p.now()-p.win.front().sent > int64(p.cfg.AckTimeout) {
+	if p.win.len() > 0 && p.js != nil && p.nowNs-p.win.front().sent > int64(p.cfg.AckTimeout) {
 		p.trouble(errAckTimeout, true)
 	}
 }
@@ -809,9 +941,15 @@ func (p *Publisher) onAckMsg(m *nats.Msg) {
 	case !bytes.Contains(m.Data, []byte(`"seq"`)):
 		res.err = errors.New("jetstream: unreadable ack")
 	}
-	select {
-	case p.acks <- res:
-	case <-p.stopped:
+	p.ackMu.Lock()
+	p.ackList = append(p.ackList, res)
+	wake := p.ackWake > 0 && len(p.ackList) >= p.ackWake
+	if wake {
+		p.ackWake = 0
+	}
+	p.ackMu.Unlock()
+	if wake {
+		p.poke()
 	}
 }
 
@@ -831,11 +969,7 @@ func (p *Publisher) snapshot() {
 func (p *Publisher) shutdown() {
 	if p.js == nil && p.win.len() > 0 && p.nc.IsConnected() {
 		// A last confirmation round for core NATS.
-		rc := p.batchRC
-		if !p.batchOpen {
-			rc = p.nc.Stats().Reconnects
-		}
-		if p.nc.FlushTimeout(time.Second) == nil && p.nc.Stats().Reconnects == rc {
+		if p.nc.FlushTimeout(time.Second) == nil && p.nc.Stats().Reconnects == p.winRC {
 			for i := 0; i < p.win.len(); i++ {
 				p.win.at(i).acked = true
 			}
@@ -846,15 +980,18 @@ func (p *Publisher) shutdown() {
 	p.trouble(nats.ErrDisconnected, false)
 	p.retries-- // not a retry
 	for {
-		select {
-		case it := <-p.queue:
+		p.take()
+		if p.localHead >= len(p.local) {
+			break
+		}
+		for _, it := range p.local[p.localHead:] {
+			p.queued.Add(-1)
 			p.spool(it)
 			p.release(it)
-			continue
-		default:
 		}
-		break
+		p.localHead = len(p.local)
 	}
+	p.returnFree()
 	if err := p.back.close(); err != nil {
 		p.closeErr = err
 	}

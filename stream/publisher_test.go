@@ -365,3 +365,60 @@ func (s slowWriter) Write(b []byte) (int, error) {
 	time.Sleep(100 * time.Microsecond)
 	return s.w.Write(b)
 }
+
+// TestSpoolFullDropsOldest: while NATS is down a full spool drops its
+// oldest violations; the drop is counted in Stats and in the heartbeat,
+// and the newest violations arrive, in order, once NATS is back.
+func TestSpoolFullDropsOldest(t *testing.T) {
+	port := freePort(t)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	p := newPublisher(t, Config{
+		Conn: ConnConfig{URL: url}, Logger: testLog(t), JetStream: true, SpoolDir: t.TempDir(),
+		SpoolMaxBytes: 256 << 10, Heartbeat: 50 * time.Millisecond,
+	})
+	const n = 2000 // ~2.6 MB of alerts into 256 KiB
+	for i := 0; i < n; i++ {
+		p.Violation(violation(i))
+		if i%256 == 0 {
+			eventually(t, 5*time.Second, "queue drained", func() bool { return p.Stats().QueueDepth == 0 })
+		}
+	}
+	eventually(t, 5*time.Second, "all spooled or dropped", func() bool {
+		st := p.Stats()
+		return uint64(st.SpoolDepth)+st.SpoolDropped == n
+	})
+	st := p.Stats()
+	if st.SpoolDropped == 0 || st.SpoolBytes > 256<<10 || st.Dropped != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	kept := int(st.SpoolDepth)
+	srv := startServer(t, ServerConfig{Port: port, JetStream: true})
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	beats := collect(t, nc, "smsswatch.heartbeat.>")
+	eventually(t, 20*time.Second, "spool drained", func() bool {
+		st := p.Stats()
+		return st.SpoolDepth == 0 && st.Inflight == 0 && st.Published == uint64(kept)
+	})
+	eventually(t, 5*time.Second, "a heartbeat", func() bool { return beats.count() > 0 })
+	beats.mu.Lock()
+	var hb struct{ Smsswatch map[string]any }
+	_ = json.Unmarshal(beats.msgs[0].Data, &hb)
+	beats.mu.Unlock()
+	if got := hb.Smsswatch["spool_dropped"]; got != float64(n-kept) {
+		t.Errorf("heartbeat spool_dropped = %v, want %d", got, n-kept)
+	}
+	closePublisher(t, p, 5*time.Second)
+	msgs := readStream(t, srv.URL(), DefaultStream, kept)
+	if len(msgs) != kept {
+		t.Fatalf("%d stored, want %d", len(msgs), kept)
+	}
+	for i, m := range msgs { // the newest survive, in order
+		if want := fmt.Sprintf("%016x", uint64(n-kept+i)+1); m.id != want {
+			t.Fatalf("message %d id %s, want %s", i, m.id, want)
+		}
+	}
+}

@@ -35,8 +35,11 @@ func checkTerminalSafe(t *testing.T, out string) {
 	}
 }
 
-func runTail(t *testing.T, srv *Server, cfg TailConfig, alerts int) string {
+// runTail runs Tail on a fresh server while alerts evil violations and one
+// normal one are published, and returns its output.
+func runTail(t *testing.T, cfg TailConfig, alerts int) string {
 	t.Helper()
+	srv := startServer(t, ServerConfig{})
 	cfg.Conn = ConnConfig{URL: srv.URL()}
 	var out syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -66,9 +69,8 @@ func runTail(t *testing.T, srv *Server, cfg TailConfig, alerts int) string {
 }
 
 func TestTailTextSanitized(t *testing.T) {
-	srv := startServer(t, ServerConfig{})
 	for _, color := range []bool{false, true} {
-		out := runTail(t, srv, TailConfig{Color: color}, 3)
+		out := runTail(t, TailConfig{Color: color}, 3)
 		if color {
 			out = strings.NewReplacer(ansiReset, "", ansiBold, "", ansiRed, "", ansiYellow, "", ansiCyan, "", ansiDim, "").Replace(out)
 		}
@@ -84,8 +86,7 @@ func TestTailTextSanitized(t *testing.T) {
 }
 
 func TestTailJSONSanitized(t *testing.T) {
-	srv := startServer(t, ServerConfig{})
-	out := runTail(t, srv, TailConfig{JSON: true, Rule: "smss.image_path"}, 2)
+	out := runTail(t, TailConfig{JSON: true, Rule: "smss.image_path"}, 2)
 	checkTerminalSafe(t, out)
 	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
 		var d decoded

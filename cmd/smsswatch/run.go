@@ -70,7 +70,7 @@ func addRunFlags(fs *flag.FlagSet) *runOptions {
 		session:     stringFlag(fs, "session", etw.DefaultSessionName, "ETW session name (a leftover session of that name is stopped)"),
 		queue:       intFlag(fs, "queue-size", 65536, "events the ETW callback may queue for the detector before dropping (and raising sensor.blind)"),
 		flush:       durationFlag(fs, "flush-every", 250*time.Millisecond, "explicit ETW buffer flush period, the bound on delivery latency (negative: the session's 1 s flush timer only)"),
-		lag:         durationFlag(fs, "delivery-lag", time.Second, "how long events are held to be put in time order before the detector sees them"),
+		lag:         durationFlag(fs, "delivery-lag", 0, "how long events are held to be put in time order before the detector sees them (default 1s; 2s when --flush-every is negative)"),
 		health:      durationFlag(fs, "health-every", 2*time.Second, "how often the session's lost-event counters and provider settings are checked"),
 		noRegistry:  boolFlag(fs, "no-registry", false, "do not read or watch the Session Manager registry values"),
 		noRundown:   boolFlag(fs, "no-rundown", false, "do not ask the provider for a process rundown at start"),

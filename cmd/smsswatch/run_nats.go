@@ -9,24 +9,29 @@ import (
 	"github.com/smsswatch/smsswatch/stream"
 )
 
-// natsRunOptions are the NATS flags of run.
+// natsRunOptions are run's NATS flags: the shared set of natsflags.go.
 type natsRunOptions struct {
-	url *string
+	config func() (stream.Config, error)
 }
 
-// addNATSRunFlags adds run's NATS flags to fs.
+// addNATSRunFlags adds the shared NATS flags to fs.
 func addNATSRunFlags(fs *flag.FlagSet) *natsRunOptions {
-	return &natsRunOptions{url: stringFlag(fs, "nats", "", "NATS server URL(s); empty: alerts to stdout only")}
+	return &natsRunOptions{config: addNATSFlags(fs)}
 }
 
-// publisher returns the NATS publisher the flags configure, or nil when
-// NATS is not configured. counters feeds its heartbeats.
+// publisher returns the NATS publisher the flags configure (heartbeats
+// carry counters), or nil when --nats is not given.
 func (n *natsRunOptions) publisher(host string, counters func() stream.Counters, log *zerolog.Logger) (*stream.Publisher, error) {
-	if *n.url == "" {
+	cfg, err := n.config()
+	if err != nil {
+		return nil, fmt.Errorf("NATS flags: %w", err)
+	}
+	if cfg.Conn.URL == "" {
 		return nil, nil
 	}
-	p, err := stream.NewPublisher(stream.Config{Conn: stream.ConnConfig{URL: *n.url}, Host: host, Version: version,
-		Counters: counters, Logger: *log})
+	cfg.Host, cfg.Version, cfg.Counters = host, version, counters
+	cfg.Logger = log.With().Str("component", "nats").Logger()
+	p, err := stream.NewPublisher(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("NATS publisher: %w", err)
 	}

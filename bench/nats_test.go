@@ -1,0 +1,143 @@
+package bench
+
+import (
+	"context"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/smsswatch/smsswatch/detect"
+	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/stream"
+)
+
+func benchViolation() *detect.Violation {
+	return &detect.Violation{
+		Rule: detect.RuleImagePath, Severity: detect.SeverityHigh, Source: etw.SourceETW,
+		Time: base, Host: "BENCH01", Message: `smss.exe ran from C:\Users\Public\smss.exe`,
+		Process: detect.ProcessInfo{
+			Known: etw.FieldPID | etw.FieldParentPID | etw.FieldImage | etw.FieldCommandLine |
+				etw.FieldUserSID | etw.FieldCreateTime,
+			PID: 4242, ParentPID: 1000, Image: `C:\Users\Public\smss.exe`,
+			CommandLine: `"C:\Users\Public\smss.exe" 000000c8 00000084`, UserSID: "S-1-5-21-1-2-3-1001",
+			CreateTime: base,
+		},
+		Parent:   detect.ProcessInfo{Known: etw.FieldPID | etw.FieldImage, PID: 1000, Image: `C:\Windows\explorer.exe`},
+		Evidence: detect.Evidence{Role: detect.RoleRogue, Expected: `C:\Windows\System32\smss.exe`, Observed: `C:\Users\Public\smss.exe`},
+		Count:    1, DedupeKey: 0x0123456789abcdef,
+	}
+}
+
+// percentiles reports p50, p99 and p99.9 of d (sorted in place) in µs.
+func percentiles(d []time.Duration) (p50, p99, p999 float64) {
+	slices.Sort(d)
+	at := func(q float64) float64 {
+		i := min(int(q*float64(len(d))), len(d)-1)
+		return float64(d[i].Nanoseconds()) / 1e3
+	}
+	return at(0.50), at(0.99), at(0.999)
+}
+
+// BenchmarkNATSLatency measures, in one run over an in-process server on
+// loopback TCP, the end-to-end latency from the engine emitting a violation
+// (calling Publisher.Violation, which encodes it) to a subscriber receiving
+// it, against a raw nats.go publish -> subscribe of the same bytes. One
+// message in flight at a time; b.N samples of each. Reported in µs:
+// raw-p50/p99/p99.9, e2e-p50/p99/p99.9, and the ratios e2e/raw.
+//
+//	go test -run XXX -bench NATSLatency -benchtime 20000x ./bench/
+func BenchmarkNATSLatency(b *testing.B) {
+	srv, err := stream.StartServer(stream.ServerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown()
+	sub, err := nats.Connect(srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Close()
+	got := make(chan *nats.Msg, 16)
+	if _, err := sub.ChanSubscribe("smsswatch.violations.>", got); err != nil {
+		b.Fatal(err)
+	}
+	if err := sub.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	v := benchViolation()
+	subj := stream.ViolationSubject(stream.DefaultSubjectPrefix, v.Host, v.Rule.ID())
+	payload := stream.AppendAlert(nil, v)
+
+	n := max(b.N, 100)
+	wait := func() {
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			b.Fatal("message lost")
+		}
+	}
+
+	raw := make([]time.Duration, n)
+	pc, err := nats.Connect(srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pc.Close()
+	msg := &nats.Msg{Subject: subj, Data: payload, Header: nats.Header{stream.HeaderMsgID: []string{"0123456789abcdef"}}}
+	for range 200 { // warm up
+		_ = pc.PublishMsg(msg)
+		wait()
+	}
+	runtime.GC()
+	for i := range n {
+		t0 := time.Now()
+		if err := pc.PublishMsg(msg); err != nil {
+			b.Fatal(err)
+		}
+		wait()
+		raw[i] = time.Since(t0)
+	}
+
+	p, err := stream.NewPublisher(stream.Config{Conn: stream.ConnConfig{URL: srv.URL()}, Logger: zerolog.Nop(), Heartbeat: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Close(ctx)
+	}()
+	for range 200 {
+		p.Violation(v)
+		wait()
+	}
+	e2e := make([]time.Duration, n)
+	runtime.GC()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range n {
+		t0 := time.Now()
+		p.Violation(v)
+		wait()
+		e2e[i] = time.Since(t0)
+	}
+	b.StopTimer()
+	if st := p.Stats(); st.Dropped != 0 {
+		b.Fatalf("dropped %d", st.Dropped)
+	}
+	r50, r99, r999 := percentiles(raw)
+	e50, e99, e999 := percentiles(e2e)
+	b.ReportMetric(r50, "raw-p50-µs")
+	b.ReportMetric(r99, "raw-p99-µs")
+	b.ReportMetric(r999, "raw-p99.9-µs")
+	b.ReportMetric(e50, "e2e-p50-µs")
+	b.ReportMetric(e99, "e2e-p99-µs")
+	b.ReportMetric(e999, "e2e-p99.9-µs")
+	b.ReportMetric(e50/r50, "ratio-p50")
+	b.ReportMetric(e99/r99, "ratio-p99")
+	b.ReportMetric(e999/r999, "ratio-p99.9")
+}
