@@ -120,3 +120,22 @@ func TestSessionManagerSubkey(t *testing.T) {
 		}
 	}
 }
+
+func TestServicingData(t *testing.T) {
+	cases := []struct {
+		data string
+		want bool
+	}{
+		{"", true},
+		{normData(`C:\Windows\System32\poqexec.exe /display_progress \SystemRoot\WinSxS\pending.xml`), true},
+		{normData(`\SystemRoot\System32\poqexec.exe /display_progress`), true},
+		{normData(`C:\Users\Public\poqexec.exe`), false},
+		{normData(`C:\Users\Public\evil.exe C:\Windows\System32\poqexec.exe`), false},
+		{normData(`evil.exe`), false},
+	}
+	for _, tc := range cases {
+		if got := servicingData(tc.data); got != tc.want {
+			t.Errorf("%q: %v", tc.data, got)
+		}
+	}
+}

@@ -213,7 +213,9 @@ func (e *Engine) onRegistry(ev *etw.Event) {
 			}
 			return
 		}
-		if w.setup && writer == writerServicing {
+		if w.setup && (writer == writerServicing || (writer == writerUnknown && servicingData(data))) {
+			// Windows servicing schedules poqexec.exe here. Live change
+			// notifications carry no writer: then the data must say so.
 			return
 		}
 		if w.hasDef && data == w.def && r.Op == etw.RegOpSetValue {
@@ -230,6 +232,20 @@ func (e *Engine) onRegistry(ev *etw.Event) {
 		}
 		e.fireRegistry(ev, w.def, "deleted")
 	}
+}
+
+// servicingData reports whether SetupExecute data only schedules Windows
+// servicing (poqexec.exe from System32) or is empty.
+func servicingData(data string) bool {
+	if data == "" {
+		return true
+	}
+	for _, f := range strings.Fields(data) {
+		if strings.HasSuffix(f, `\poqexec.exe`) || f == "poqexec.exe" {
+			return strings.HasPrefix(data, f) && (f == "poqexec.exe" || strings.HasSuffix(strings.TrimSuffix(f, `\poqexec.exe`), `\system32`))
+		}
+	}
+	return false
 }
 
 // fireRegistry emits smss.registry for ev.
@@ -253,6 +269,10 @@ func (e *Engine) fireRegistry(ev *etw.Event, def, what string) {
 	}
 	v.Evidence.RegData = r.Data
 	v.Evidence.RegDefault = def
+	v.Evidence.Expected = def
+	if def == "" {
+		v.Evidence.Expected = "(empty)"
+	}
 	v.Evidence.Observed = what
 	e.msgBuf = append(e.msgBuf[:0], "Session Manager value "...)
 	e.msgBuf = append(e.msgBuf, v.Evidence.RegValue...)

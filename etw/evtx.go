@@ -237,9 +237,9 @@ func (e *EvtxReader) parseChunk(n int) {
 	// Walk the records up to the free space offset (what follows it is
 	// slack, often stale data), then on past it only while valid records
 	// continue the ID sequence (a dirty chunk whose header lags).
-	limit := evtxChunkSize
+	limit, fsoValid := evtxChunkSize, false
 	if fso := int(binary.LittleEndian.Uint32(buf[0x30:])); fso >= evtxChunkHeader && fso <= evtxChunkSize {
-		limit = fso
+		limit, fsoValid = fso, true
 	}
 	e.walk = e.walk[:0]
 	off := evtxChunkHeader
@@ -247,6 +247,10 @@ func (e *EvtxReader) parseChunk(n int) {
 	for off+evtxRecordHeader <= limit {
 		w, reason := walkRecord(buf[:limit], off, n)
 		if reason != "" {
+			// Without a free space offset, zeros end the records.
+			if !fsoValid && off+evtxRecordHeader <= n && allZero(buf[off:off+evtxRecordHeader]) {
+				break
+			}
 			stop = reason
 			break
 		}
@@ -380,7 +384,14 @@ func parseChunkSafely(c *evtx.Chunk) (records []*evtx.EventRecord, reason string
 	return records, ""
 }
 
+// allZero reports whether b holds only zero bytes (unused chunk space).
 func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c != 0 {
 			return false

@@ -316,10 +316,10 @@ var evtxBombs = []struct {
 	}},
 	{"nested template definitions", "", func(w *chunkWriter) []byte {
 		// Each instance defines a new template whose body is the next
-		// instance, 1500 deep.
+		// instance, 300 deep.
 		var b []byte
 		b = append(b, 0x0F, 0x01, 0x01, 0x00)
-		for i := 0; i < 1500; i++ {
+		for i := 0; i < 300; i++ {
 			b = append(b, 0x0C, 0x01)
 			b = binary.LittleEndian.AppendUint32(b, uint32(0x7000_0000+i))
 			b = binary.LittleEndian.AppendUint32(b, 0)
@@ -391,6 +391,13 @@ func TestEvtxDamagedFiles(t *testing.T) {
 			[]string{"c.evtx:101: chunk 0: record 101: size mismatch; 4 record(s) lost"}, ""},
 		{"garbage record header", patch(secondRecord, 'x', 'y'), 5,
 			[]string{"c.evtx:101: chunk 0: bad record header; 4 record(s) lost"}, ""},
+		{"no free space offset (zeros end the records)", patch(chunk0+0x30, 0, 0, 0, 0), 8, nil, ""},
+		{"stale slack after the free space offset", func() []byte {
+			b := bytes.Clone(good)
+			fso := int(binary.LittleEndian.Uint32(b[chunk0+0x30:]))
+			copy(b[chunk0+fso:], "stale stale stale stale stale")
+			return b
+		}(), 8, nil, ""},
 		{"garbage chunk", patch(chunk0+evtxChunkSize, 'g', 'a', 'r', 'b', 'a', 'g', 'e'), 4,
 			[]string{"c.evtx:105: chunk 1: no chunk header"}, ""},
 		{"record ID past int64 (record of no interest)", patch(secondRecord+8, 0, 0, 0, 0, 0, 0, 0, 0x80), 8,

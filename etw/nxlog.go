@@ -67,8 +67,8 @@ func (n *NXLogReader) Next(ev *Event) error {
 	for {
 		line, err := n.lines.next()
 		if err != nil {
-			if err == errLineTooLong {
-				n.report(n.lines.n, fmt.Sprintf("line longer than %d bytes", MaxLine))
+			if err == errLineOverMax {
+				n.report(n.lines.n, fmt.Sprintf("line longer than %d bytes", n.lines.max))
 				continue
 			}
 			n.err = n.endErr(err)
@@ -129,14 +129,14 @@ type lineReader struct {
 }
 
 // next returns the next line without its end of line, valid until the
-// next call. A line longer than max is consumed and errLineTooLong is
+// next call. A line longer than max is consumed and errLineOverMax is
 // returned. The last line may lack a newline.
 func (l *lineReader) next() ([]byte, error) {
 	chunk, err := l.r.ReadSlice('\n')
 	if err == nil || (err == io.EOF && len(chunk) > 0) {
 		l.n++
 		if len(chunk) > l.max {
-			return nil, errLineTooLong
+			return nil, errLineOverMax
 		}
 		return trimEOL(chunk), nil
 	}
@@ -166,7 +166,7 @@ func (l *lineReader) next() ([]byte, error) {
 			if cap(l.long) > l.max/4 {
 				l.long = nil // do not keep a huge buffer for one odd line
 			}
-			return nil, errLineTooLong
+			return nil, errLineOverMax
 		}
 		return trimEOL(l.long), nil
 	}
@@ -309,6 +309,9 @@ func containsFold(b []byte, w string) bool {
 func isDataError(err error) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errDamaged)
 }
+
+// errLineOverMax marks a line longer than the reader's cap.
+var errLineOverMax = errors.New("line too long")
 
 // errDamaged is wrapped by the errors of decompressors opened by Open.
 var errDamaged = errors.New("damaged data")

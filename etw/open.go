@@ -103,7 +103,7 @@ func OpenReader(r io.Reader, name string, skip Skipper) (*Input, error) {
 		skip = SkipFunc(func(string, int64, string) {})
 	}
 	in := &Input{}
-	br := bufio.NewReaderSize(ioErrReader{r}, detectWindow)
+	br := bufio.NewReaderSize(ioErrReader{r}, 64<<10)
 	for layer := 0; ; layer++ {
 		head, err := br.Peek(8)
 		if err != nil && !errors.Is(err, io.EOF) {
@@ -128,9 +128,11 @@ func OpenReader(r io.Reader, name string, skip Skipper) (*Input, error) {
 				return nil, fmt.Errorf("%s: %w: bad gzip header: %v", name, ErrUnknownFormat, err)
 			}
 			in.Gzip = true
-			br = bufio.NewReaderSize(gzipDataReader{zr}, detectWindow)
+			br = bufio.NewReaderSize(gzipDataReader{zr}, 64<<10)
 			continue
 		}
+		// Text: look further ahead (a first line can be long).
+		br = bufio.NewReaderSize(br, detectWindow)
 		f, err := detectText(br)
 		if err != nil {
 			return nil, fmt.Errorf("%s: read: %w", name, unwrapIOErr(err))
@@ -204,12 +206,16 @@ func detectText(br *bufio.Reader) (Format, error) {
 // data found by a decompressor).
 type ioError struct{ err error }
 
+// Error returns the underlying error's text.
 func (e ioError) Error() string { return e.err.Error() }
+
+// Unwrap returns the underlying error.
 func (e ioError) Unwrap() error { return e.err }
 
 // ioErrReader tags the errors of the raw input.
 type ioErrReader struct{ r io.Reader }
 
+// Read reads from the raw input, tagging its errors.
 func (r ioErrReader) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
 	if err != nil && err != io.EOF {
@@ -235,6 +241,7 @@ func unwrapIOErr(err error) error {
 // a stream cut short) as damaged data, and I/O errors as they are.
 type gzipDataReader struct{ z *gzip.Reader }
 
+// Read decompresses, marking bad data as damaged.
 func (g gzipDataReader) Read(p []byte) (int, error) {
 	n, err := g.z.Read(p)
 	if err != nil && err != io.EOF {

@@ -29,16 +29,6 @@ type ReadStats struct {
 	BadChunks int64
 }
 
-// add adds o to s.
-func (s *ReadStats) add(o ReadStats) {
-	s.Records += o.Records
-	s.Events += o.Events
-	s.Skipped += o.Skipped
-	s.NoZone += o.NoZone
-	s.NoUtcTime += o.NoUtcTime
-	s.BadChunks += o.BadChunks
-}
-
 // maxZoneOffset is the largest UTC offset a forwarder's local clock can
 // have (UTC+14).
 const maxZoneOffset = 14 * time.Hour

@@ -32,7 +32,7 @@ func AppendAlert(dst []byte, v *detect.Violation) []byte {
 	dst = append(dst, `,"severity":`...)
 	dst = appendInt(dst, int64(v.Severity.Score()))
 	dst = append(dst, `,"module":"smsswatch","dataset":"smsswatch.`...)
-	dst = appendStringBody(dst, v.Source.String())
+	dst = etw.AppendJSONStringBody(dst, v.Source.String())
 	dst = append(dst, `","id":"`...)
 	dst = appendHex16(dst, v.DedupeKey)
 	dst = append(dst, `","count":`...)

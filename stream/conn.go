@@ -179,8 +179,10 @@ type redactedError struct {
 	err error
 }
 
+// Error returns the text without secrets.
 func (e *redactedError) Error() string { return e.msg }
 
+// Is lets errors.Is see the original error's sentinels.
 func (e *redactedError) Is(target error) bool { return errors.Is(e.err, target) }
 
 // scrub returns err with every secret of c removed from its text.

@@ -204,17 +204,17 @@ type Publisher struct {
 	dropped  atomic.Uint64
 
 	// Signals into the publishing goroutine.
-	wake    chan struct{}
+	wake chan struct{}
 	// JetStream acks, appended by the ack subscription; ackWake is how
 	// many make it worth waking the publishing goroutine (0: don't).
 	ackMu    sync.Mutex
 	ackList  []ackResult
 	ackSpare []ackResult
 	ackWake  int
-	flushed chan flushResult
-	closeCh chan context.Context
-	stopped chan struct{}
-	discGen atomic.Uint64
+	flushed  chan flushResult
+	closeCh  chan context.Context
+	stopped  chan struct{}
+	discGen  atomic.Uint64
 
 	// Snapshot for Stats, written by the publishing goroutine.
 	sPublished, sRejected, sSpoolDropped, sRetries atomic.Uint64
@@ -267,6 +267,13 @@ type flushResult struct {
 	rc   uint64 // reconnect count after it
 	err  error
 }
+
+// closedChan is always ready.
+var closedChan = func() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // errNoResponders is an ack that says no stream listens on the subject.
 var errNoResponders = errors.New("no stream answered (no responders)")
@@ -572,22 +579,19 @@ func (p *Publisher) run() {
 		if p.closing && p.finished() {
 			break
 		}
-		if !p.sleep() {
-			// More work now; still notice signals.
-			select {
-			case r := <-p.flushed:
-				p.onFlush(r)
-			case ctx := <-p.closeCh:
-				p.closing = true
-				closeDone = ctx.Done()
-			default:
-			}
-			continue
+		// Block only when there is nothing to do; otherwise just look at
+		// the signals (select picks fairly among ready cases, so ticks and
+		// heartbeats are not starved by a busy stream).
+		block := p.sleep()
+		busy, wake := closedChan, (<-chan struct{})(nil)
+		if block {
+			busy, wake = nil, p.wake
 		}
 		select {
+		case <-busy:
+		case <-wake:
 		case r := <-p.flushed:
 			p.onFlush(r)
-		case <-p.wake:
 		case now := <-tick.C:
 			p.nowNs = p.now()
 			p.onTick()
@@ -606,9 +610,11 @@ func (p *Publisher) run() {
 			p.shutdown()
 			return
 		}
-		p.mu.Lock()
-		p.sleeping = false
-		p.mu.Unlock()
+		if block {
+			p.mu.Lock()
+			p.sleeping = false
+			p.mu.Unlock()
+		}
 	}
 	p.shutdown()
 }

@@ -422,3 +422,29 @@ func TestSpoolFullDropsOldest(t *testing.T) {
 		}
 	}
 }
+
+// TestViolationDoesNotAllocate: the engine's call encodes into a queue slot
+// and hands it off without allocating (measured while the publishing
+// goroutine spools to disk, which does not allocate either).
+func TestViolationDoesNotAllocate(t *testing.T) {
+	if testing.Short() {
+		t.Skip()
+	}
+	p := newPublisher(t, Config{
+		Conn: ConnConfig{URL: fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))}, Logger: testLog(t),
+		SpoolDir: t.TempDir(), Heartbeat: -1, QueueSize: 64,
+	})
+	defer closePublisher(t, p, time.Second)
+	v := violation(1)
+	for i := 0; i < 200; i++ { // warm up: slots, spool files
+		p.Violation(v)
+	}
+	eventually(t, 5*time.Second, "warm-up spooled", func() bool { return p.Stats().QueueDepth == 0 })
+	allocs := testing.AllocsPerRun(2000, func() {
+		waitFree(p)
+		p.Violation(v)
+	})
+	if allocs >= 0.5 {
+		t.Errorf("%.2f allocations per Violation", allocs)
+	}
+}

@@ -153,7 +153,8 @@ func (s *Server) cleanup() {
 	}
 }
 
-// serverLogger adapts zerolog to the nats-server Logger interface.
+// serverLogger adapts zerolog to the nats-server Logger interface: notices
+// go to debug, debug and trace to trace.
 type serverLogger struct{ l zerolog.Logger }
 
 func (s serverLogger) Noticef(format string, v ...any) { s.l.Debug().Msgf(format, v...) }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -44,6 +45,11 @@ type TailConfig struct {
 	Color bool
 	// Logger receives connection changes.
 	Logger zerolog.Logger
+	// Ready, if set, is called once the subscription is in place: alerts
+	// published after it returns are seen.
+	Ready func()
+	// Printed, if set, is called after each alert is written.
+	Printed func()
 }
 
 // Tail prints alerts as they arrive until ctx is done (then it returns
@@ -68,7 +74,7 @@ func Tail(ctx context.Context, cfg TailConfig, w io.Writer) error {
 		return err
 	}
 	defer nc.Close()
-	pr := &printer{w: w, json: cfg.JSON, color: cfg.Color}
+	pr := &printer{w: w, json: cfg.JSON, color: cfg.Color, printed: cfg.Printed, heartbeats: cfg.SubjectPrefix + ".heartbeat."}
 	if cfg.Durable != "" {
 		return tailDurable(ctx, nc, cfg, subject, pr)
 	}
@@ -87,6 +93,9 @@ func Tail(ctx context.Context, cfg TailConfig, w io.Writer) error {
 	}
 	if err := nc.FlushTimeout(cfg.Conn.timeout()); err != nil {
 		return fmt.Errorf("stream: subscribe %s: %w", subject, cfg.Conn.scrub(err))
+	}
+	if cfg.Ready != nil {
+		cfg.Ready()
 	}
 	for {
 		select {
@@ -132,6 +141,9 @@ func tailDurable(ctx context.Context, nc *nats.Conn, cfg TailConfig, subject str
 	if err != nil {
 		return fmt.Errorf("stream: consume %s: %w", cfg.Stream, err)
 	}
+	if cfg.Ready != nil {
+		cfg.Ready()
+	}
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	defer it.Stop()
@@ -152,10 +164,13 @@ func tailDurable(ctx context.Context, nc *nats.Conn, cfg TailConfig, subject str
 
 // printer writes alerts as text or JSON lines.
 type printer struct {
-	w     io.Writer
-	json  bool
-	color bool
-	buf   []byte
+	w       io.Writer
+	json    bool
+	color   bool
+	buf     []byte
+	printed func()
+	// heartbeats is the subject prefix of heartbeats, which are not alerts.
+	heartbeats string
 }
 
 // alertDoc is what Tail reads from an alert.
@@ -232,6 +247,9 @@ func (p *printer) print(subject string, data []byte) error {
 	p.buf = b[:0]
 	if _, err := p.w.Write(b); err != nil {
 		return fmt.Errorf("stream: tail output: %w", err)
+	}
+	if p.printed != nil && !strings.HasPrefix(subject, p.heartbeats) {
+		p.printed()
 	}
 	return nil
 }
