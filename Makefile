@@ -35,7 +35,7 @@ bench-smoke: ## every benchmark once, 100 iterations (CI)
 	$(GO) test -run '^$$' -bench . -benchtime=100x $(PKGS)
 
 allocs: ## the allocation gates (testing.AllocsPerRun tests)
-	$(GO) test -count=1 -run 'Allocs' $(PKGS)
+	$(GO) test -count=1 -run 'Alloc' $(PKGS)
 
 windows: ## cross-compile bin/smsswatch.exe (needs x86_64-w64-mingw32-gcc)
 	$(WINDOWS_ENV) $(GO) build -o $(BIN)/smsswatch.exe ./cmd/smsswatch

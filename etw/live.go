@@ -257,6 +257,9 @@ type pendingRun struct {
 // supervisors; everything here runs (and is tested) anywhere.
 type liveCore struct {
 	cfg     LiveConfig
+	// systemDevice is the NT device of SystemRoot's volume, put in the
+	// boot event so that a recorded trace compares NT paths too.
+	systemDevice string
 	q       *Queue
 	procs   *procTable
 	enrich  Enricher
@@ -552,6 +555,7 @@ func (c *liveCore) reconcile(s *Snapshot, since int64, first bool, h Handler) {
 			boot.Time = s.BootTime
 		}
 		boot.Boot.SystemRoot = s.SystemRoot
+		boot.Boot.SystemDevice = c.systemDevice
 		c.deliver(&boot, h)
 	}
 	procs := s.sorted()
@@ -739,6 +743,20 @@ type Live struct {
 	systemRoot string
 	devices    []DeviceMapping
 	plat       livePlatform
+}
+
+// SystemDeviceOf returns the NT device of the drive root is on
+// (C:\Windows -> \Device\HarddiskVolume3), or "" when devices do not say.
+func SystemDeviceOf(root string, devices []DeviceMapping) string {
+	if len(root) < 2 || root[1] != ':' {
+		return ""
+	}
+	for _, d := range devices {
+		if len(d.Drive) >= 1 && (d.Drive[0]|0x20) == (root[0]|0x20) {
+			return d.Device
+		}
+	}
+	return ""
 }
 
 // SystemRoot returns the Windows folder of the machine (C:\Windows), read

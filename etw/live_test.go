@@ -589,3 +589,13 @@ func TestLiveReleasesAllOnStop(t *testing.T) {
 		t.Fatalf("after stop: %s", k)
 	}
 }
+
+func TestSystemDeviceOf(t *testing.T) {
+	devs := []DeviceMapping{{Device: `\Device\HarddiskVolume1`, Drive: "D:"}, {Device: `\Device\HarddiskVolume3`, Drive: "C:"}}
+	cases := map[string]string{`C:\Windows`: `\Device\HarddiskVolume3`, `c:\windows`: `\Device\HarddiskVolume3`, `D:\Win`: `\Device\HarddiskVolume1`, `E:\Windows`: "", ``: ""}
+	for root, want := range cases {
+		if got := SystemDeviceOf(root, devs); got != want {
+			t.Errorf("%q: %q, want %q", root, got, want)
+		}
+	}
+}

@@ -57,6 +57,7 @@ func NewLive(cfg LiveConfig) (*Live, error) {
 	if err != nil {
 		return nil, err
 	}
+	core.systemDevice = SystemDeviceOf(root, devices)
 	return &Live{cfg: cfg, core: core, systemRoot: root, devices: devices,
 		plat: livePlatform{provider: provider, sids: map[string]string{}, cbHost: cfg.Host}}, nil
 }

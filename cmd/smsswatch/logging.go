@@ -19,5 +19,7 @@ func newLogger(w io.Writer, level string) zerolog.Logger {
 	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+	// Log lines come from several goroutines (NATS callbacks, the sensor):
+	// one write per line, serialised.
+	return zerolog.New(zerolog.SyncWriter(w)).Level(lvl).With().Timestamp().Logger()
 }

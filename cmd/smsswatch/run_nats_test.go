@@ -41,7 +41,8 @@ func TestRunPublishesToNATS(t *testing.T) {
 	}
 
 	src := &slowLive{fakeLive: fakeLive{events: liveScript()}, hold: 300 * time.Millisecond}
-	var out, logs bytes.Buffer
+	var out bytes.Buffer
+	var logs lockedBuffer
 	log := zerolog.New(&logs)
 	o := testRunOptions(t, "--nats", srv.URL(), "--heartbeat", "100ms", "--quiet")
 	if code := runPipeline(context.Background(), o, src, &out, &log, nil); code != exitOK {

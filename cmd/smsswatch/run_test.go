@@ -100,7 +100,8 @@ func alertRules(t *testing.T, out string) []string {
 
 func TestRunPipeline(t *testing.T) {
 	src := &fakeLive{events: liveScript(), blind: []string{"ETW session smsswatch stopped from outside"}}
-	var out, logs bytes.Buffer
+	var out bytes.Buffer
+	var logs lockedBuffer
 	log := zerolog.New(&logs)
 	o := testRunOptions(t)
 	code := runPipeline(context.Background(), o, src, &out, &log, func() string { return "smsswatch service stopped (service control request)" })
@@ -137,7 +138,8 @@ func TestRunPipeline(t *testing.T) {
 
 func TestRunPipelineQuietAndBadConfig(t *testing.T) {
 	src := &fakeLive{events: liveScript()}
-	var out, logs bytes.Buffer
+	var out bytes.Buffer
+	var logs lockedBuffer
 	log := zerolog.New(&logs)
 	if code := runPipeline(context.Background(), testRunOptions(t, "--quiet"), src, &out, &log, nil); code != exitOK || out.Len() != 0 {
 		t.Errorf("quiet: exit %d, stdout %q", code, out.String())
@@ -170,7 +172,8 @@ func TestRunUnsupported(t *testing.T) {
 
 func TestRecord(t *testing.T) {
 	src := &fakeLive{events: liveScript(), blind: []string{"gap"}}
-	var out, logs bytes.Buffer
+	var out bytes.Buffer
+	var logs lockedBuffer
 	log := zerolog.New(&logs)
 	if code := record(context.Background(), src, &out, &log); code != exitOK {
 		t.Fatalf("exit %d: %s", code, logs.String())

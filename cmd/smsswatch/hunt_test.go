@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// runCLI runs the smsswatch command line in-process.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = dispatch(context.Background(), args, stdio{in: strings.NewReader(""), out: &out, err: &errb})
+	return code, out.String(), errb.String()
+}
+
+// huntRules parses hunt's stdout: one JSON alert per line.
+func huntRules(t *testing.T, stdout string) []string {
+	t.Helper()
+	var rules []string
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var doc struct {
+			Rule struct {
+				ID string `json:"id"`
+			} `json:"rule"`
+			Event struct {
+				Kind string `json:"kind"`
+			} `json:"event"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &doc); err != nil {
+			t.Fatalf("stdout line is not JSON: %v: %q", err, sc.Text())
+		}
+		if doc.Event.Kind != "alert" || doc.Rule.ID == "" {
+			t.Fatalf("not an alert: %q", sc.Text())
+		}
+		rules = append(rules, doc.Rule.ID)
+	}
+	return rules
+}
+
+func TestHuntExitCodesAndOutput(t *testing.T) {
+	cases := []struct {
+		name      string
+		args      []string
+		code      int
+		rules     []string
+		errSubstr string
+	}{
+		{"normal boot is clean", []string{"hunt", "../../testdata/normal_boot.jsonl"}, exitOK, nil, "0 violation(s)"},
+		{"several files", []string{"hunt", "../../testdata/normal_boot.jsonl", "../../testdata/normal_rdp_sessions.jsonl"}, exitOK, nil, "2 file(s)"},
+		{"violations exit 1", []string{"hunt", "../../testdata/rule_parent.jsonl"}, exitViolations, []string{"smss.parent"}, "smss.parent 1"},
+		{"tree", []string{"hunt", "--tree", "../../testdata/normal_boot.jsonl"}, exitOK, nil, "└─ smss.exe 404  master"},
+		{"missing file", []string{"hunt", "no/such/file.evtx"}, exitError, nil, "no such file"},
+		{"no files", []string{"hunt"}, exitError, nil, "no input files"},
+		{"bad flag", []string{"hunt", "--nope", "x"}, exitError, nil, "flag provided but not defined"},
+		{"disabled rule", []string{"hunt", "--disable-rules", "smss.parent", "../../testdata/rule_parent.jsonl"}, exitOK, nil, "0 violation(s)"},
+		{"bad rule name", []string{"hunt", "--disable-rules", "smss.nope", "../../testdata/rule_parent.jsonl"}, exitError, nil, "disable_rules"},
+		{"help", []string{"hunt", "--help"}, exitOK, nil, "Examples:"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tc.code, errOut)
+			}
+			if got := huntRules(t, out); strings.Join(got, " ") != strings.Join(tc.rules, " ") {
+				t.Fatalf("alerts %v, want %v", got, tc.rules)
+			}
+			if !strings.Contains(errOut, tc.errSubstr) {
+				t.Fatalf("stderr does not contain %q:\n%s", tc.errSubstr, errOut)
+			}
+			if code == exitError && tc.name != "bad flag" && strings.Count(strings.TrimSpace(errOut), "\n") > 0 && !strings.Contains(errOut, "Usage") {
+				t.Fatalf("error is not one line:\n%s", errOut)
+			}
+		})
+	}
+}
+
+// TestHuntBadInput: malformed records are skipped, counted and reported by
+// file and line; --strict turns them into exit 2; nothing panics.
+func TestHuntBadInput(t *testing.T) {
+	dir := t.TempDir()
+	good, err := os.ReadFile("../../testdata/rule_parent.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte("this is not JSON\n{\"v\":1,\"time\":\"never\",\"kind\":\"start\",\"source\":\"etw\"}\n\x00\x01\x02\xff\n"), good...)
+	path := filepath.Join(dir, "mixed.jsonl")
+	if err := os.WriteFile(path, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "hunt", path)
+	if code != exitViolations || len(huntRules(t, out)) != 1 {
+		t.Fatalf("exit %d, stdout %q", code, out)
+	}
+	for _, want := range []string{"3 record(s) skipped", "mixed.jsonl:1:", "mixed.jsonl:2:", "mixed.jsonl:3:"} {
+		if !strings.Contains(errOut, want) {
+			t.Fatalf("summary lacks %q:\n%s", want, errOut)
+		}
+	}
+	code, _, errOut = runCLI(t, "hunt", "--strict", path)
+	if code != exitError || !strings.Contains(errOut, "--strict") {
+		t.Fatalf("--strict: exit %d\n%s", code, errOut)
+	}
+	// Pure garbage is an unknown format: one line, exit 2.
+	garbage := filepath.Join(dir, "garbage.bin")
+	if err := os.WriteFile(garbage, bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runCLI(t, "hunt", garbage)
+	if code != exitError || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Fatalf("garbage: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestHuntHostileStringsStayOnOneLine: a host name and paths with control
+// characters and terminal escapes never break the JSON lines or the
+// summary's lines.
+func TestHuntHostileStringsStayOnOneLine(t *testing.T) {
+	dir := t.TempDir()
+	line := `{"v":1,"time":"2026-11-02T09:00:00Z","kind":"start","source":"sysmon","host":"EVIL\u001b[2J\nHOST","pid":7100,"ppid":6800,"image":"C:\\Users\\Pub\r\n\u001b]0;pwned\u0007lic\\smss.exe","parent_image":"C:\\Windows\\cmd.exe\u2028x"}` + "\n"
+	path := filepath.Join(dir, "hostile.jsonl")
+	if err := os.WriteFile(path, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "hunt", "--tree", path)
+	if code != exitViolations {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	if n := len(huntRules(t, out)); n != 2 {
+		t.Fatalf("%d alerts, want image_path and parent", n)
+	}
+	if strings.ContainsAny(errOut, "\x1b\x07\r") || strings.Contains(errOut, "\u2028") {
+		t.Fatalf("control characters reached the summary: %q", errOut)
+	}
+}
+
+func TestConvertRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "demo.jsonl")
+	code, _, errOut := runCLI(t, "convert", "-o", out, "../../testdata/demo.jsonl")
+	if code != exitOK || !strings.Contains(errOut, "event(s) written") {
+		t.Fatalf("convert: exit %d\n%s", code, errOut)
+	}
+	code1, a, _ := runCLI(t, "hunt", "../../testdata/demo.jsonl")
+	code2, b, _ := runCLI(t, "hunt", out)
+	if code1 != code2 || a != b || a == "" {
+		t.Fatalf("hunting the converted trace differs:\n%s\n---\n%s", a, b)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	code, _, errOut := runCLI(t, "frobnicate\x1b[31m")
+	if code != exitError || strings.Contains(errOut, "\x1b") {
+		t.Fatalf("exit %d %q", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "version"); code != exitOK || errOut != "" {
+		t.Fatalf("version: %d %q", code, errOut)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that goroutines (log callbacks of the NATS
+// client) may write while a test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
