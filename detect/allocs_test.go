@@ -50,6 +50,8 @@ func TestAllocsHotPath(t *testing.T) {
 	bootChain(e, etw.SourceETW, true)
 
 	benign := proc(etw.SourceETW, 50, 7000, 3120, `C:\Program Files\App\app.exe`, `C:\Windows\explorer.exe`, "app.exe --flag")
+	localised := proc(etw.SourceETW, 50, 7004, 3120, `C:\Program Files\WeChat\微信客户端.exe`, `C:\Windows\explorer.exe`, "")
+	trailing := proc(etw.SourceETW, 50, 7008, 3120, `C:\Tools\mise-à-jour.exe. `, `C:\Windows\explorer.exe`, "")
 	exit := exitOf(etw.SourceETW, 50, 7000)
 	sec := 50.0
 	cases := []struct {
@@ -58,6 +60,8 @@ func TestAllocsHotPath(t *testing.T) {
 	}{
 		{"benign start", func() { sec += 0.001; benign.Time = at(sec); e.Handle(&benign) }},
 		{"untracked exit", func() { sec += 0.001; exit.Time = at(sec); e.Handle(&exit) }},
+		{"benign start, non-ASCII name", func() { sec += 0.001; localised.Time = at(sec); e.Handle(&localised) }},
+		{"benign start, name ending in a dot", func() { sec += 0.001; trailing.Time = at(sec); e.Handle(&trailing) }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

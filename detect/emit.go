@@ -31,6 +31,7 @@ func (e *Engine) track(ev *etw.Event, role Role, parent int32) int32 {
 		epoch:      e.epoch,
 		pid:        ev.Proc.PID,
 		start:      startOf(ev),
+		startKnown: ev.Kind != etw.KindRunning || ev.Known&etw.FieldCreateTime != 0,
 		deadline:   noDeadline,
 		parentSlot: parent,
 	}
@@ -53,6 +54,9 @@ func (e *Engine) track(ev *etw.Event, role Role, parent int32) int32 {
 	if ev.Known&etw.FieldKey != 0 {
 		in.keyHash = e.hashKey(ev.Proc.Key)
 		e.byKey[in.keyHash] = slot
+		if ev.Known&etw.FieldPID == 0 {
+			e.keyOnly++
+		}
 	}
 	e.stats.Instances[role]++
 	return slot
@@ -89,7 +93,11 @@ func (e *Engine) evict() {
 			}
 		}
 	}
-	e.stats.Evicted++
+	if bestRank == 0 {
+		e.stats.RetiredExited++ // an exited instance: its story is over
+	} else {
+		e.stats.Evicted++
+	}
 	e.retire(best)
 }
 
@@ -111,6 +119,9 @@ func (e *Engine) retire(slot int32) {
 	if in.info.Known&etw.FieldKey != 0 {
 		if cur, ok := e.byKey[in.keyHash]; ok && cur == slot {
 			delete(e.byKey, in.keyHash)
+		}
+		if in.info.Known&etw.FieldPID == 0 {
+			e.keyOnly--
 		}
 	}
 	if e.master == slot {
@@ -297,7 +308,7 @@ func (e *Engine) closeWindow(r Rule) {
 	e.msgBuf = append(e.msgBuf, r.ID()...)
 	e.msgBuf = append(e.msgBuf, " alerts on this host within "...)
 	e.msgBuf = append(e.msgBuf, time.Duration(e.cfg.AggregateWindow).String()...)
-	e.msgBuf = append(e.msgBuf, " (aggregated; the last one: "...)
+	e.msgBuf = append(e.msgBuf, " (aggregated; the first one: "...)
 	e.msgBuf = append(e.msgBuf, a.tmpl.Message...)
 	e.msgBuf = append(e.msgBuf, ')')
 	v.Message = string(e.msgBuf)

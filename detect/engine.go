@@ -44,12 +44,24 @@ type instance struct {
 	pending   bool
 	confirmBy int64
 	children  uint8
+	// silent: a candidate without parent evidence (no parent PID or
+	// image); timing out says nothing about a second master.
+	silent bool
+	// booting: the candidate runs boot-phase programs (autochk,
+	// poqexec...): a boot, however long it takes, until it exits.
+	booting bool
+	// rejected: a candidate that timed out or exited (a second master);
+	// it keeps the master role so its children are judged as children.
+	rejected bool
 
 	pid     uint32
 	keyHash uint64
-	start   int64 // creation time (Unix ns), 0 if unknown
-	exited  bool
-	exit    int64
+	start   int64 // creation time (Unix ns), or first seen for a running process
+	// startKnown: start is the real creation time (not when a snapshot
+	// first saw the process).
+	startKnown bool
+	exited     bool
+	exit       int64
 
 	// Session-child life.
 	deadline int64 // start + child_window; noDeadline once settled
@@ -118,6 +130,11 @@ type Engine struct {
 	regState registryState
 	// bootOpen: the last boot report has no master yet.
 	bootOpen bool
+	// keyOnly counts tracked instances known by key but not PID.
+	keyOnly int
+	// bootAllow holds the programs of the BootExecute / SetupExecute
+	// baseline, which the master may start too.
+	bootAllow map[string]bool
 }
 
 func newEngine(d *Detector, host string, src etw.Source, sink Sink) *Engine {
@@ -141,6 +158,7 @@ func newEngine(d *Detector, host string, src etw.Source, sink Sink) *Engine {
 		msgBuf:    make([]byte, 0, 256),
 	}
 	e.exitsAlways = e.live
+	e.bootAllow = map[string]bool{}
 	e.regState.init()
 	return e
 }
@@ -211,7 +229,7 @@ func (e *Engine) settleDeadlines(now int64) {
 		if !in.used {
 			continue
 		}
-		if in.pending {
+		if in.pending && !in.booting {
 			if in.confirmBy <= now {
 				e.rejectCandidate(int32(i), in.confirmBy)
 			} else if in.confirmBy < next {
@@ -261,12 +279,13 @@ func (e *Engine) onStart(ev *etw.Event) {
 		}
 	}
 	parent := int32(-1)
-	if ev.Known&etw.FieldParentPID != 0 {
-		if e.mayTrack(p.ParentPID) {
-			parent = e.parentOf(ev)
-		}
-	} else if ev.Known&etw.FieldParentKey != 0 && len(e.byKey) > 0 {
-		parent = e.parentOf(ev)
+	if ev.Known&etw.FieldParentPID != 0 && e.mayTrack(p.ParentPID) {
+		parent = e.parentOf(ev, false)
+	}
+	// By key: when the source gives no parent PID, or when some instance
+	// is known by key only (a Sysmon record without ProcessId).
+	if parent < 0 && ev.Known&etw.FieldParentKey != 0 && (ev.Known&etw.FieldParentPID == 0 || e.keyOnly > 0) && len(e.byKey) > 0 {
+		parent = e.parentOf(ev, true)
 	}
 	if cls == nameOther && parent < 0 {
 		return
@@ -296,7 +315,13 @@ func (e *Engine) onPIDSeen(ev *etw.Event) (duplicate bool) {
 		return true
 	}
 	e.stats.PIDReused++
+	wasMaster := slot == e.master
 	e.retire(slot)
+	if wasMaster {
+		// The master lives until shutdown: its PID in use by another
+		// process means that boot is over.
+		e.newBoot()
+	}
 	return false
 }
 
@@ -316,14 +341,17 @@ func (e *Engine) sameProcess(in *instance, ev *etw.Event) bool {
 // parent, or -1. A tracked instance whose PID was reused by a process we
 // never saw start is recognised (parent key or image disagree, or the
 // instance exited before ev started) and not taken as the parent.
-func (e *Engine) parentOf(ev *etw.Event) int32 {
+func (e *Engine) parentOf(ev *etw.Event, byKey bool) int32 {
 	p := &ev.Proc
 	var slot int32
 	var ok bool
-	if ev.Known&etw.FieldParentPID != 0 {
+	if !byKey {
 		slot, ok = e.byPID[p.ParentPID]
 	} else {
 		slot, ok = e.byKey[e.hashKey(p.ParentKey)]
+		if ok && ev.Known&etw.FieldParentPID != 0 && e.inst[slot].info.Known&etw.FieldPID != 0 && e.inst[slot].pid != p.ParentPID {
+			return -1
+		}
 	}
 	if !ok {
 		return -1
@@ -420,8 +448,14 @@ func (e *Engine) onBoot(ev *etw.Event) {
 			e.paths.setRoot(root)
 		}
 	}
-	if ev.Boot.SystemDevice != "" {
+	if ev.Boot.SystemDevice != "" && len(e.paths.devices) < maxDevices {
 		e.paths.mapDevice(ev.Boot.SystemDevice, e.paths.root.vol)
+	}
+	if ev.Time+int64(e.cfg.LateMasterAfter) < e.now {
+		// A boot record older than what the engine has seen cannot be
+		// placed: ordering is the reader's job. Count it, ignore it.
+		e.stats.LateBoots++
+		return
 	}
 	hasBootTime := ev.Known&etw.FieldBootTime != 0
 	bt := ev.Time
@@ -460,7 +494,7 @@ func (e *Engine) onBoot(ev *etw.Event) {
 		e.bootTime = 0
 	}
 	e.stats.Boots++
-	e.boots = append(e.boots, BootReport{Time: ev.Time, BootTime: e.bootTime, Evidence: "boot record"})
+	e.addBoot(BootReport{Time: ev.Time, BootTime: e.bootTime, Evidence: "boot record"})
 	e.bootOpen = true
 }
 
@@ -469,6 +503,18 @@ func absDiff(a, b int64) int64 {
 		return a - b
 	}
 	return b - a
+}
+
+// maxBoots bounds the boots an engine lists in its report.
+const maxBoots = 256
+
+// addBoot records a boot for the report, bounded.
+func (e *Engine) addBoot(b BootReport) {
+	if len(e.boots) < maxBoots {
+		e.boots = append(e.boots, b)
+	} else {
+		e.stats.BootsDropped++
+	}
 }
 
 // newBoot forgets the previous boot's instances.

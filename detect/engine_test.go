@@ -1,8 +1,10 @@
 package detect_test
 
 import (
+	"os"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -240,6 +242,45 @@ func TestMasterKnownOnlyFromChildParent(t *testing.T) {
 	r := proc(etw.SourceSysmon, 400, 5000, 6000, smssImg, smssImg, `\SystemRoot\System32\smss.exe 000000d4 00000084`)
 	e.Handle(&r)
 	if rec.count(detect.RuleParent) != 1 || len(rec.got) != 1 {
+		t.Fatalf("got %+v", rec.got)
+	}
+}
+
+// TestRegistryEvasionsEachFire: every line of rule_registry_evasions.jsonl
+// is an evasion of the servicing and writer exemptions, and each fires.
+func TestRegistryEvasionsEachFire(t *testing.T) {
+	got := runTrace(t, "../testdata/rule_registry_evasions.jsonl", detect.DefaultConfig())
+	lines := 0
+	data, err := os.ReadFile("../testdata/rule_registry_evasions.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "{") {
+			lines++
+		}
+	}
+	if len(got.violations) != lines {
+		for _, v := range got.violations {
+			t.Log(v.Message)
+		}
+		t.Fatalf("%d alerts for %d evasions", len(got.violations), lines)
+	}
+}
+
+// TestBaselineBootExecuteAllowsItsPrograms: a third-party BootExecute
+// program in the running baseline may be started by the master.
+func TestBaselineBootExecuteAllowsItsPrograms(t *testing.T) {
+	e, rec := newEngine(t, detect.DefaultConfig(), etw.SourceETW)
+	base := etw.Event{Time: at(1), Kind: etw.KindRegistry, Source: etw.SourceETW, Host: "HOST1"}
+	base.Reg = etw.Registry{Op: etw.RegOpBaseline, Key: `HKLM\System\CurrentControlSet\Control\Session Manager`, Value: "BootExecute", Data: "autocheck autochk * sdelete64 -z"}
+	e.Handle(&base)
+	n := len(rec.got) // the baseline differs from the default: smss.registry
+	m := proc(etw.SourceETW, 2, 404, 4, smssImg, "System", `\SystemRoot\System32\smss.exe`)
+	e.Handle(&m)
+	s := proc(etw.SourceETW, 5, 440, 404, sys32+"sdelete64.exe", smssImg, "sdelete64 -z")
+	e.Handle(&s)
+	if rec.count(detect.RuleUnexpectedChild) != 0 || n != 1 || rec.got[0].Rule != detect.RuleRegistry {
 		t.Fatalf("got %+v", rec.got)
 	}
 }

@@ -124,11 +124,15 @@ func (m *pathMatcher) setRoot(root winPath) {
 	m.updateRootDev()
 }
 
+// maxDevices bounds the NT devices a matcher maps (there are at most 26
+// drives; boot records may name more, from hostile input).
+const maxDevices = 64
+
 // mapDevice records that NT device dev is drive (lower-case "c:"). The
 // map is copied first so engines never share a map they write.
 func (m *pathMatcher) mapDevice(dev, drive string) {
 	vol := normalizePath(dev + `\x`).vol
-	if !strings.HasPrefix(vol, `\device\`) {
+	if !strings.HasPrefix(vol, `\device\`) || m.devices[vol] == drive {
 		return
 	}
 	devices := make(map[string]string, len(m.devices)+1)
@@ -240,6 +244,9 @@ func (m *pathMatcher) inSystem32(path, name string) pathVerdict {
 	}
 	var buf [96]byte
 	if len(vol) > len(buf) {
+		if m.rootDev {
+			return pathMismatch // no real device name is this long
+		}
 		return pathUnknown
 	}
 	low := buf[:len(vol)]
@@ -340,7 +347,12 @@ func classifyName(base string) nameClass {
 	if last := base[len(base)-1]; plain && last != ' ' && last != '.' {
 		return nameOther
 	}
-	switch foldLookalike(base) {
+	var buf [16]byte
+	folded, ok := foldLookalikeInto(buf[:0], base)
+	if !ok {
+		return nameOther // longer than any name we look for
+	}
+	switch string(folded) {
 	case "smss.exe":
 		return nameSmss
 	case "csrss.exe":
@@ -351,6 +363,32 @@ func classifyName(base string) nameClass {
 		return nameWinlogon
 	}
 	return nameOther
+}
+
+// foldLookalikeInto is foldLookalike into dst without allocating; ok is
+// false when the folded name would not fit in cap(dst).
+func foldLookalikeInto(dst []byte, name string) ([]byte, bool) {
+	if i := strings.IndexByte(name, ':'); i >= 0 {
+		name = name[:i]
+	}
+	name = strings.TrimRight(name, ". ")
+	for _, r := range name {
+		switch {
+		case r == '\u200b' || r == '\u200c' || r == '\u200d' || r == '\u2060' || r == '\ufeff' || r == '\u00ad':
+			continue
+		case r >= '\uff01' && r <= '\uff5e':
+			r = r - 0xff01 + '!'
+		}
+		if a, ok := lookalikes[r]; ok {
+			r = a
+		}
+		r = unicode.ToLower(r)
+		if r >= utf8.RuneSelf || len(dst) == cap(dst) {
+			return dst, false // not ASCII after folding: no name of ours
+		}
+		dst = append(dst, byte(r))
+	}
+	return dst, true
 }
 
 // isSmssName reports whether a file name is smss.exe or a disguise of it.

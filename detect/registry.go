@@ -128,27 +128,45 @@ func (e *Engine) classifyWriter(ev *etw.Event) writerKind {
 		return writerBoot
 	}
 	name := strings.ToLower(baseName(img))
-	inSys := e.paths.inSystem32(img, "") != pathMismatch
+	wp := normalizePath(img)
+	rest := wp.rest + `\`
+	for _, dir := range userWritable {
+		if strings.Contains(rest, dir) {
+			return writerSuspect // whatever its name
+		}
+	}
+	inSys := e.paths.inSystem32(img, "") == pathMatch
 	switch name {
 	case "smss.exe", "autochk.exe":
 		if inSys {
 			return writerBoot
 		}
 	case "poqexec.exe", "tiworker.exe", "trustedinstaller.exe":
-		wp := normalizePath(img)
-		if inSys || (strings.HasPrefix(wp.rest, e.paths.root.rest+`\`) && !wp.odd) {
+		// Servicing binaries live in System32, WinSxS or servicing, on
+		// the system volume.
+		if inSys || e.inServicingDir(wp) {
 			return writerServicing
 		}
 	case "reg.exe", "regedit.exe":
 		return writerSuspect
 	}
-	rest := normalizePath(img).rest + `\`
-	for _, dir := range userWritable {
-		if strings.Contains(rest, dir) {
-			return writerSuspect
-		}
-	}
 	return writerOther
+}
+
+// inServicingDir reports whether wp is under <SystemRoot>\WinSxS or
+// <SystemRoot>\servicing on the system volume.
+func (e *Engine) inServicingDir(wp winPath) bool {
+	if wp.odd {
+		return false
+	}
+	switch {
+	case wp.vol == volSystemRoot:
+		return strings.HasPrefix(wp.rest, `\winsxs\`) || strings.HasPrefix(wp.rest, `\servicing\`)
+	case wp.vol == e.paths.root.vol, e.paths.devices[wp.vol] == e.paths.root.vol && e.paths.root.vol != "":
+		root := e.paths.root.rest
+		return strings.HasPrefix(wp.rest, root+`\winsxs\`) || strings.HasPrefix(wp.rest, root+`\servicing\`)
+	}
+	return false
 }
 
 // onRegistry applies smss.registry to a registry record.
@@ -196,6 +214,9 @@ func (e *Engine) onRegistry(ev *etw.Event) {
 		if w.pfro {
 			return // pending renames at start are normal; writes are judged
 		}
+		if sub == "" && (strings.HasPrefix(value, "bootexecute") || strings.HasPrefix(value, "setupexecute")) {
+			e.allowBootPrograms(data)
+		}
 		if !w.hasDef {
 			e.stats.Unevaluated[RuleRegistry][GapNoDefault]++
 			return
@@ -234,18 +255,55 @@ func (e *Engine) onRegistry(ev *etw.Event) {
 	}
 }
 
-// servicingData reports whether SetupExecute data only schedules Windows
-// servicing (poqexec.exe from System32) or is empty.
+// servicingData reports whether SetupExecute data (normalised) only
+// schedules Windows servicing: every program it names is poqexec.exe from
+// System32, and it names one.
 func servicingData(data string) bool {
 	if data == "" {
 		return true
 	}
+	programs := 0
 	for _, f := range strings.Fields(data) {
-		if strings.HasSuffix(f, `\poqexec.exe`) || f == "poqexec.exe" {
-			return strings.HasPrefix(data, f) && (f == "poqexec.exe" || strings.HasSuffix(strings.TrimSuffix(f, `\poqexec.exe`), `\system32`))
+		if !strings.HasSuffix(f, ".exe") {
+			continue // arguments: /display_progress, \systemroot\winsxs\pending.xml
+		}
+		programs++
+		if f != "poqexec.exe" && !strings.HasSuffix(f, `\system32\poqexec.exe`) {
+			return false
+		}
+		if strings.Contains(f, `\..\`) {
+			return false
 		}
 	}
-	return false
+	return programs > 0
+}
+
+// maxBootAllow bounds the programs a baseline can add to the master's
+// allow-list.
+const maxBootAllow = 64
+
+// allowBootPrograms adds the programs a BootExecute / SetupExecute
+// baseline names ("autocheck autochk *" names autochk.exe) to the master's
+// allow-list, as DETECTION.md says.
+func (e *Engine) allowBootPrograms(data string) {
+	fields := strings.Fields(data)
+	for i := 0; i < len(fields); i++ {
+		f := fields[i]
+		if f == "autocheck" && i+1 < len(fields) {
+			i++
+			f = fields[i]
+		}
+		if strings.HasPrefix(f, "/") || strings.HasPrefix(f, "-") || f == "*" || strings.HasSuffix(f, ".xml") {
+			continue
+		}
+		name := baseName(f)
+		if !strings.HasSuffix(name, ".exe") {
+			name += ".exe"
+		}
+		if len(e.bootAllow) < maxBootAllow {
+			e.bootAllow[name] = true
+		}
+	}
 }
 
 // fireRegistry emits smss.registry for ev.

@@ -127,12 +127,12 @@ func (e *Engine) onSmss(ev *etw.Event, parent int32) int32 {
 	case parent >= 0:
 		fireParent = true // started by a child or rogue smss.exe
 	case !hasPPID && !hasPImage:
+		// No parent information (Security 4688 of the boot master): the
+		// command line, else the boot's story, decides; never a verdict.
 		e.stats.Unevaluated[RuleParent][GapParent]++
-		switch {
-		case hasCmd && isChildCmd(p.CommandLine):
+		role = RoleMaster
+		if hasCmd && isChildCmd(p.CommandLine) {
 			role = RoleChild
-		case e.master < 0:
-			role = RoleMaster
 		}
 	case !hasPPID:
 		// Only the parent's image is known (Security 4688 often has no
@@ -167,10 +167,13 @@ func (e *Engine) onSmss(ev *etw.Event, parent int32) int32 {
 		switch {
 		case m.exited:
 			e.newBoot() // the previous boot's master is gone
-		case !parentSystem:
-			role = RoleRogue // no parent information: not a master
 		case e.live || e.pending >= 0:
-			role, second = RoleRogue, true
+			// Live, the boot is known: a second master. Recorded, one
+			// candidate at a time.
+			role, second = RoleRogue, parentSystem
+			if !parentSystem {
+				e.stats.Unevaluated[RuleSecondMaster][GapParent]++
+			}
 		}
 	}
 
@@ -185,7 +188,7 @@ func (e *Engine) onSmss(ev *etw.Event, parent int32) int32 {
 			e.master = slot
 			if !e.bootOpen {
 				e.stats.Boots++
-				e.boots = append(e.boots, BootReport{Time: in.start, BootTime: e.bootTime, Evidence: "master start"})
+				e.addBoot(BootReport{Time: in.start, BootTime: e.bootTime, Evidence: "master start"})
 			}
 			e.bootOpen = false
 			e.checkLateMaster(in)
@@ -193,6 +196,7 @@ func (e *Engine) onSmss(ev *etw.Event, parent int32) int32 {
 			// Recorded data: a new boot or a second master; its session
 			// children decide.
 			in.pending = true
+			in.silent = !parentSystem
 			in.confirmBy = in.start + int64(e.cfg.BootConfirmWindow)
 			e.pending = slot
 			e.armDeadline(in.confirmBy)
@@ -201,7 +205,7 @@ func (e *Engine) onSmss(ev *etw.Event, parent int32) int32 {
 		in.deadline = in.start + int64(e.cfg.ChildWindow)
 		e.armDeadline(in.deadline)
 		if parent >= 0 {
-			if par := &e.inst[parent]; par.pending {
+			if par := &e.inst[parent]; par.pending || par.rejected {
 				par.children++
 				if par.children >= 2 {
 					e.confirmCandidate(parent)
@@ -260,7 +264,11 @@ func (e *Engine) root32(name string) string {
 }
 
 func (e *Engine) checkLateMaster(m *instance) {
-	if m.inferred || m.start == 0 {
+	if m.inferred {
+		return
+	}
+	if !m.startKnown {
+		e.stats.Unevaluated[RuleLateMaster][GapCreateTime]++
 		return
 	}
 	if e.bootTime == 0 {
@@ -303,11 +311,11 @@ func (e *Engine) checkUser(in *instance, ev *etw.Event) {
 	p := &ev.Proc
 	who, bad := "", false
 	switch {
-	case k&etw.FieldUserSID != 0 && p.UserSID != sidSystem:
+	case k&etw.FieldUserSID != 0 && !strings.EqualFold(p.UserSID, sidSystem):
 		who, bad = "runs as "+p.UserSID, true
 	case k&etw.FieldUserSID == 0 && k&etw.FieldUserName != 0 && !isSystemName(p.UserName):
 		who, bad = "runs as "+p.UserName, true
-	case k&etw.FieldCreatorSID != 0 && p.CreatorSID != sidSystem:
+	case k&etw.FieldCreatorSID != 0 && !strings.EqualFold(p.CreatorSID, sidSystem):
 		who, bad = "was created by "+p.CreatorSID, true
 	case k&(etw.FieldUserSID|etw.FieldUserName|etw.FieldCreatorSID) == 0:
 		e.stats.Unevaluated[RuleUser][GapUser]++
@@ -392,7 +400,13 @@ func (e *Engine) rejectCandidate(slot int32, at int64) {
 	if e.pending == slot {
 		e.pending = -1
 	}
-	in.role = RoleRogue
+	// It keeps the master role: what it starts is judged against the
+	// master's allow-list, and two session children still make it a boot.
+	in.rejected = true
+	if in.silent {
+		e.stats.Unevaluated[RuleSecondMaster][GapParent]++
+		return
+	}
 	e.fireSecondMaster(in, at)
 }
 
@@ -413,13 +427,13 @@ func (e *Engine) confirmCandidate(slot int32) {
 			e.inst[i].epoch = e.epoch
 		}
 	}
-	cand.pending = false
+	cand.pending, cand.rejected = false, false
 	e.pending = -1
 	e.master = slot
 	e.bootTime = 0
 	e.exitProof = 0
 	e.stats.Boots++
-	e.boots = append(e.boots, BootReport{Time: cand.start, Evidence: "master start and session children"})
+	e.addBoot(BootReport{Time: cand.start, Evidence: "master start and session children"})
 }
 
 func (e *Engine) firePersistent(in *instance, at int64) {
@@ -453,6 +467,11 @@ func (e *Engine) onSpawn(parent int32, ev *etw.Event, cls nameClass) {
 		par.nSpawned++
 	} else {
 		par.more++
+	}
+	if par.pending && cls != nameSmss {
+		// A candidate running boot-phase programs (autochk, poqexec) is
+		// booting: chkdsk or servicing can take minutes.
+		par.booting = true
 	}
 	if par.role == RoleChild && ev.Known&etw.FieldSession != 0 && (cls == nameCsrss || cls == nameWininit || cls == nameWinlogon) {
 		par.session, par.hasSess = p.Session, true
@@ -502,7 +521,7 @@ func (e *Engine) allowedChild(par *instance, ev *etw.Event, name string, cls nam
 	}
 	switch par.role {
 	case RoleMaster:
-		if !e.d.masterAllow[string(low)] {
+		if !e.d.masterAllow[string(low)] && !e.bootAllow[string(low)] {
 			return false
 		}
 	case RoleChild:

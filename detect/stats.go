@@ -38,6 +38,9 @@ const (
 	GapRunning
 	// GapNoDefault: a baseline value the contract gives no default for.
 	GapNoDefault
+	// GapCreateTime: an already-running process whose creation time the
+	// source could not read.
+	GapCreateTime
 
 	numGaps
 )
@@ -60,6 +63,7 @@ var gapText = [numGaps]string{
 	GapSessionParent: "parent unknown",
 	GapRunning:       "already-running process (parent may be a reused PID)",
 	GapNoDefault:     "value has no default to compare with",
+	GapCreateTime:    "creation time unknown (already-running process)",
 }
 
 // String describes the gap.
@@ -88,8 +92,14 @@ type Stats struct {
 	Disabled [NumRules]uint64
 	// Unevaluated counts checks that could not be made, by rule and gap.
 	Unevaluated [NumRules][NumGaps]uint64
-	// Evicted counts tracked instances dropped because the table was full.
+	// Evicted counts live instances dropped because the table was full.
 	Evicted uint64
+	// RetiredExited counts exited instances forgotten to make room.
+	RetiredExited uint64
+	// LateBoots counts boot records older than the engine's time, ignored.
+	LateBoots uint64
+	// BootsDropped counts boots left out of the report (too many).
+	BootsDropped uint64
 	// PIDReused counts tracked instances replaced by a new process with
 	// the same PID.
 	PIDReused uint64

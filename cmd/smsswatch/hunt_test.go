@@ -185,3 +185,19 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestHuntBootRecordsInAnotherFile: a host's boot records (System log) and
+// its process events (Sysmon) in two files give the same verdict in either
+// order: each stream gets the boot records at their time.
+func TestHuntBootRecordsInAnotherFile(t *testing.T) {
+	a, b := "testdata/two_boots_sysmon.jsonl", "testdata/two_boots_system.jsonl"
+	for _, order := range [][]string{{a, b}, {b, a}} {
+		code, out, errOut := runCLI(t, append([]string{"hunt"}, order...)...)
+		if code != exitOK || out != "" {
+			t.Fatalf("hunt %v: exit %d\n%s\n%s", order, code, out, errOut)
+		}
+		if !strings.Contains(errOut, "2 boot(s)") {
+			t.Fatalf("hunt %v: the two boots are not both seen:\n%s", order, errOut)
+		}
+	}
+}

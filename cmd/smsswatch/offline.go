@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -53,6 +54,8 @@ type stage struct {
 	key     streamKey
 	reorder *etw.Reorder
 	engine  *detect.Engine
+	// nextBoot indexes the host's boot records not yet fed to this stream.
+	nextBoot int
 }
 
 // recordedOptions configure reading recorded data.
@@ -64,15 +67,16 @@ type recordedOptions struct {
 // recorded is the detector over recorded data: files are read in turn,
 // each (host, source) stream is put in event-time order by a bounded
 // reorder buffer, and fed to its own engine. Boot records (System and
-// Security start-up events) go to every stream of their host.
+// Security start-up events) belong to every stream of their host: a first
+// pass over all inputs collects them, and each stream gets them merged in
+// at their time, whatever file they came from.
 type recorded struct {
 	det    *detect.Detector
 	sink   detect.Sink
 	opts   recordedOptions
 	skips  skipLog
 	stages map[streamKey]*stage
-	// boots holds each host's boot records, for streams that start after
-	// them.
+	// boots holds each host's boot records, in time order (prescan).
 	boots map[string][]etw.Event
 	// before, when set, is called with each event just before its engine
 	// sees it (replay paces on it).
@@ -84,6 +88,39 @@ type recorded struct {
 
 func newRecorded(det *detect.Detector, sink detect.Sink, opts recordedOptions) *recorded {
 	return &recorded{det: det, sink: sink, opts: opts, stages: map[streamKey]*stage{}, boots: map[string][]etw.Event{}}
+}
+
+// maxBootRecords bounds the boot records kept per host.
+const maxBootRecords = 4096
+
+// prescan reads every input once for its boot records.
+func (r *recorded) prescan(paths []string) error {
+	var quiet skipLog // the main pass reports skipped records
+	for _, path := range paths {
+		rd, closer, err := etw.Open(path, &quiet)
+		if err != nil {
+			return err
+		}
+		var ev etw.Event
+		for {
+			err := rd.Next(&ev)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				closer.Close()
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			if ev.Kind == etw.KindBoot && len(r.boots[ev.Host]) < maxBootRecords {
+				r.boots[ev.Host] = append(r.boots[ev.Host], ev)
+			}
+		}
+		closer.Close()
+	}
+	for _, list := range r.boots {
+		sort.SliceStable(list, func(i, j int) bool { return list[i].Time < list[j].Time })
+	}
+	return nil
 }
 
 // readFile reads one input to its end. A file that cannot be opened or
@@ -112,26 +149,25 @@ func (r *recorded) readFile(path string) error {
 func (r *recorded) push(ev *etw.Event) {
 	r.events++
 	if ev.Kind == etw.KindBoot {
-		if len(r.boots[ev.Host]) < 1024 {
-			r.boots[ev.Host] = append(r.boots[ev.Host], *ev)
-		}
-		for k, st := range r.stages {
-			if k.host == ev.Host {
-				r.feed(st, ev)
-			}
-		}
-		return
+		return // merged into every stream of the host from the prescan
 	}
 	k := streamKey{ev.Host, ev.Source}
 	st := r.stages[k]
 	if st == nil {
 		st = &stage{key: k, reorder: etw.NewReorder(r.opts.reorderWindow, r.opts.reorderMax), engine: r.det.Engine(ev.Host, ev.Source, r.sink)}
 		r.stages[k] = st
-		for i := range r.boots[ev.Host] {
-			r.feed(st, &r.boots[ev.Host][i])
-		}
 	}
+	r.feedBoots(st, ev.Time)
 	r.feed(st, ev)
+}
+
+// feedBoots gives st the host's boot records up to time t.
+func (r *recorded) feedBoots(st *stage, t int64) {
+	boots := r.boots[st.key.host]
+	for st.nextBoot < len(boots) && boots[st.nextBoot].Time <= t {
+		r.feed(st, &boots[st.nextBoot])
+		st.nextBoot++
+	}
 }
 
 func (r *recorded) feed(st *stage, ev *etw.Event) {
@@ -151,6 +187,7 @@ func (r *recorded) handle(st *stage, ev *etw.Event) {
 // finish drains every stream and flushes the engines.
 func (r *recorded) finish() {
 	for _, st := range r.sortedStages() {
+		r.feedBoots(st, math.MaxInt64)
 		st.reorder.Flush()
 		for st.reorder.Pop(&r.out) {
 			r.handle(st, &r.out)

@@ -192,8 +192,11 @@ func replayInto(ctx context.Context, io stdio, pub *stream.Publisher, det *detec
 	rec := newRecorded(det, sink, opts)
 	p := &pacer{ctx: ctx, speed: speed}
 	rec.before = p.before
-	var readErr error
+	readErr := rec.prescan(files)
 	for _, path := range files {
+		if readErr != nil {
+			break
+		}
 		if readErr = rec.readFile(path); readErr != nil || ctx.Err() != nil {
 			break
 		}
