@@ -32,6 +32,30 @@ func benchViolation() *detect.Violation {
 	}
 }
 
+// serverAndSubscriber starts an in-process nats-server on 127.0.0.1 and a
+// subscriber to every alert, delivering into a channel of size buf. Both
+// stop when the benchmark ends.
+func serverAndSubscriber(b *testing.B, buf int) (*stream.Server, chan *nats.Msg) {
+	srv, err := stream.StartServer(stream.ServerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(srv.Shutdown)
+	sub, err := nats.Connect(srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(sub.Close)
+	got := make(chan *nats.Msg, buf)
+	if _, err := sub.ChanSubscribe("smsswatch.violations.>", got); err != nil {
+		b.Fatal(err)
+	}
+	if err := sub.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	return srv, got
+}
+
 // percentiles reports p50, p99 and p99.9 of d (sorted in place) in µs.
 func percentiles(d []time.Duration) (p50, p99, p999 float64) {
 	slices.Sort(d)
@@ -51,23 +75,7 @@ func percentiles(d []time.Duration) (p50, p99, p999 float64) {
 //
 //	go test -run XXX -bench NATSLatency -benchtime 20000x ./bench/
 func BenchmarkNATSLatency(b *testing.B) {
-	srv, err := stream.StartServer(stream.ServerConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Shutdown()
-	sub, err := nats.Connect(srv.URL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sub.Close()
-	got := make(chan *nats.Msg, 16)
-	if _, err := sub.ChanSubscribe("smsswatch.violations.>", got); err != nil {
-		b.Fatal(err)
-	}
-	if err := sub.Flush(); err != nil {
-		b.Fatal(err)
-	}
+	srv, got := serverAndSubscriber(b, 16)
 	v := benchViolation()
 	subj := stream.ViolationSubject(stream.DefaultSubjectPrefix, v.Host, v.Rule.ID())
 	payload := stream.AppendAlert(nil, v)

@@ -46,32 +46,20 @@ const (
 // sessions, an impostor smss.exe in every burst) through the engine and
 // the publisher into an in-process nats-server on loopback, with a
 // subscriber. It reports, in one run:
+//
 //   - events/s: b.N events through engine and publisher as fast as they go;
+//
 //   - e2e-p50/p99/p99.9-µs: engine emits a violation -> subscriber has it,
 //     with bursts paced at 400,000 events/s;
+//
 //   - raw-p50/p99/p99.9-µs: a raw nats.go publish -> subscribe of the same
 //     bytes under the same paced engine load, and ratio-p99 = e2e/raw;
+//
 //   - peak-RSS-MiB of the whole process (server, engine, publisher).
 //
-//	go test -run '^$' -bench LoadPipeline -benchtime 10000000x ./bench
+//     go test -run '^$' -bench LoadPipeline -benchtime 10000000x ./bench
 func BenchmarkLoadPipeline(b *testing.B) {
-	srv, err := stream.StartServer(stream.ServerConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Shutdown()
-	sub, err := nats.Connect(srv.URL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sub.Close()
-	recv := make(chan *nats.Msg, 1<<14)
-	if _, err := sub.ChanSubscribe("smsswatch.violations.>", recv); err != nil {
-		b.Fatal(err)
-	}
-	if err := sub.Flush(); err != nil {
-		b.Fatal(err)
-	}
+	srv, recv := serverAndSubscriber(b, 1<<14)
 	cfg := detect.DefaultConfig()
 	cfg.AggregateAfter = 1 << 30 // every violation travels; flood control is tested elsewhere
 	d, err := detect.New(cfg)

@@ -404,24 +404,9 @@ var lookalikes = map[rune]rune{
 
 // foldLookalike lower-cases name, maps lookalike letters and full-width
 // forms to ASCII, drops invisible characters, cuts an alternate data stream
-// (":x") and trailing dots and spaces.
+// (":x") and trailing dots and spaces. It stops at the first character
+// that does not fold to ASCII (no name smsswatch compares has one).
 func foldLookalike(name string) string {
-	if i := strings.IndexByte(name, ':'); i >= 0 {
-		name = name[:i]
-	}
-	name = strings.TrimRight(name, ". ")
-	var b strings.Builder
-	for _, r := range name {
-		switch {
-		case r == '\u200b' || r == '\u200c' || r == '\u200d' || r == '\u2060' || r == '\ufeff' || r == '\u00ad':
-			continue
-		case r >= '\uff01' && r <= '\uff5e':
-			r = r - 0xff01 + '!'
-		}
-		if a, ok := lookalikes[r]; ok {
-			r = a
-		}
-		b.WriteRune(unicode.ToLower(r))
-	}
-	return b.String()
+	b, _ := foldLookalikeInto(make([]byte, 0, len(name)), name)
+	return string(b)
 }

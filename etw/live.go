@@ -256,19 +256,19 @@ type pendingRun struct {
 // feeds the handler. The Windows layer owns the session and the
 // supervisors; everything here runs (and is tested) anywhere.
 type liveCore struct {
-	cfg     LiveConfig
+	cfg LiveConfig
 	// systemDevice is the NT device of SystemRoot's volume, put in the
 	// boot event so that a recorded trace compares NT paths too.
 	systemDevice string
-	q       *Queue
-	procs   *procTable
-	enrich  Enricher
-	notes   chan liveNote
-	now     func() int64
-	c       liveCounters
-	pending map[uint32]*pendingRun
-	ro      *reorderBuf
-	out     Event
+	q            *Queue
+	procs        *procTable
+	enrich       Enricher
+	notes        chan liveNote
+	now          func() int64
+	c            liveCounters
+	pending      map[uint32]*pendingRun
+	ro           *reorderBuf
+	out          Event
 
 	lastDropped, lastDecodeErrors uint64
 	booted                        bool
