@@ -58,7 +58,7 @@ func TestHuntExitCodesAndOutput(t *testing.T) {
 		{"several files", []string{"hunt", "../../testdata/normal_boot.jsonl", "../../testdata/normal_rdp_sessions.jsonl"}, exitOK, nil, "2 file(s)"},
 		{"violations exit 1", []string{"hunt", "../../testdata/rule_parent.jsonl"}, exitViolations, []string{"smss.parent"}, "smss.parent 1"},
 		{"tree", []string{"hunt", "--tree", "../../testdata/normal_boot.jsonl"}, exitOK, nil, "└─ smss.exe 404  master"},
-		{"missing file", []string{"hunt", "no/such/file.evtx"}, exitError, nil, "no such file"},
+		{"missing file", []string{"hunt", "no/such/file.evtx"}, exitError, nil, "no/such/file.evtx"},
 		{"no files", []string{"hunt"}, exitError, nil, "no input files"},
 		{"bad flag", []string{"hunt", "--nope", "x"}, exitError, nil, "flag provided but not defined"},
 		{"disabled rule", []string{"hunt", "--disable-rules", "smss.parent", "../../testdata/rule_parent.jsonl"}, exitOK, nil, "0 violation(s)"},
