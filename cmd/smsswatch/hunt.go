@@ -89,7 +89,7 @@ func runHunt(_ context.Context, args []string, io stdio) int {
 	}
 	out := newAlertWriter(io.out)
 	rec := newRecorded(det, out, recordedOptions{reorderWindow: *window, reorderMax: *maxBuf})
-	if err := rec.prescan(fs.Args()); err != nil {
+	if err := rec.prescanIfMany(fs.Args()); err != nil {
 		fmt.Fprintf(io.err, "smsswatch hunt: %s\n", sanitizeLine(err.Error()))
 		return exitError
 	}

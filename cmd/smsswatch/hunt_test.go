@@ -200,4 +200,21 @@ func TestHuntBootRecordsInAnotherFile(t *testing.T) {
 			t.Fatalf("hunt %v: the two boots are not both seen:\n%s", order, errOut)
 		}
 	}
+	// One file with the boot records last, long after the events they
+	// date: the late records cannot be placed and must not be misapplied.
+	var one []byte
+	for _, p := range []string{a, b} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		one = append(one, data...)
+	}
+	path := filepath.Join(t.TempDir(), "one.jsonl")
+	if err := os.WriteFile(path, one, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCLI(t, "hunt", path); code != exitOK || out != "" {
+		t.Fatalf("one file: exit %d\n%s\n%s", code, out, errOut)
+	}
 }

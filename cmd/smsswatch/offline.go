@@ -54,8 +54,10 @@ type stage struct {
 	key     streamKey
 	reorder *etw.Reorder
 	engine  *detect.Engine
-	// nextBoot indexes the host's boot records not yet fed to this stream.
-	nextBoot int
+	// nextBoot indexes the host's boot records not yet fed to this
+	// stream; bootLimit ends the ones it is fed by time (later ones reach
+	// it as they are read).
+	nextBoot, bootLimit int
 }
 
 // recordedOptions configure reading recorded data.
@@ -67,9 +69,10 @@ type recordedOptions struct {
 // recorded is the detector over recorded data: files are read in turn,
 // each (host, source) stream is put in event-time order by a bounded
 // reorder buffer, and fed to its own engine. Boot records (System and
-// Security start-up events) belong to every stream of their host: a first
-// pass over all inputs collects them, and each stream gets them merged in
-// at their time, whatever file they came from.
+// Security start-up events) belong to every stream of their host. With
+// several inputs, a first pass collects them, so each stream gets them at
+// their time whatever file they came from; with one input the reorder
+// buffer places them (and the engine ignores one that comes too late).
 type recorded struct {
 	det    *detect.Detector
 	sink   detect.Sink
@@ -80,10 +83,11 @@ type recorded struct {
 	boots map[string][]etw.Event
 	// before, when set, is called with each event just before its engine
 	// sees it (replay paces on it).
-	before func(ev *etw.Event)
-	events int64
-	files  int
-	out    etw.Event
+	before     func(ev *etw.Event)
+	events     int64
+	files      int
+	out        etw.Event
+	prescanned bool
 }
 
 func newRecorded(det *detect.Detector, sink detect.Sink, opts recordedOptions) *recorded {
@@ -92,6 +96,16 @@ func newRecorded(det *detect.Detector, sink detect.Sink, opts recordedOptions) *
 
 // maxBootRecords bounds the boot records kept per host.
 const maxBootRecords = 4096
+
+// prescanIfMany prescans when there are several inputs: one input's boot
+// records are placed by the reorder buffer, and reading it twice would
+// cost a second pass.
+func (r *recorded) prescanIfMany(paths []string) error {
+	if len(paths) < 2 {
+		return nil
+	}
+	return r.prescan(paths)
+}
 
 // prescan reads every input once for its boot records.
 func (r *recorded) prescan(paths []string) error {
@@ -120,6 +134,7 @@ func (r *recorded) prescan(paths []string) error {
 	for _, list := range r.boots {
 		sort.SliceStable(list, func(i, j int) bool { return list[i].Time < list[j].Time })
 	}
+	r.prescanned = true
 	return nil
 }
 
@@ -149,12 +164,24 @@ func (r *recorded) readFile(path string) error {
 func (r *recorded) push(ev *etw.Event) {
 	r.events++
 	if ev.Kind == etw.KindBoot {
-		return // merged into every stream of the host from the prescan
+		if r.prescanned {
+			return // merged into every stream of the host from the prescan
+		}
+		if len(r.boots[ev.Host]) < maxBootRecords {
+			r.boots[ev.Host] = append(r.boots[ev.Host], *ev)
+		}
+		for k, st := range r.stages {
+			if k.host == ev.Host {
+				r.feed(st, ev)
+			}
+		}
+		return
 	}
 	k := streamKey{ev.Host, ev.Source}
 	st := r.stages[k]
 	if st == nil {
-		st = &stage{key: k, reorder: etw.NewReorder(r.opts.reorderWindow, r.opts.reorderMax), engine: r.det.Engine(ev.Host, ev.Source, r.sink)}
+		st = &stage{key: k, reorder: etw.NewReorder(r.opts.reorderWindow, r.opts.reorderMax), engine: r.det.Engine(ev.Host, ev.Source, r.sink),
+			bootLimit: len(r.boots[ev.Host])}
 		r.stages[k] = st
 	}
 	r.feedBoots(st, ev.Time)
@@ -163,7 +190,7 @@ func (r *recorded) push(ev *etw.Event) {
 
 // feedBoots gives st the host's boot records up to time t.
 func (r *recorded) feedBoots(st *stage, t int64) {
-	boots := r.boots[st.key.host]
+	boots := r.boots[st.key.host][:st.bootLimit]
 	for st.nextBoot < len(boots) && boots[st.nextBoot].Time <= t {
 		r.feed(st, &boots[st.nextBoot])
 		st.nextBoot++

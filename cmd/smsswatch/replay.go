@@ -192,7 +192,7 @@ func replayInto(ctx context.Context, io stdio, pub *stream.Publisher, det *detec
 	rec := newRecorded(det, sink, opts)
 	p := &pacer{ctx: ctx, speed: speed}
 	rec.before = p.before
-	readErr := rec.prescan(files)
+	readErr := rec.prescanIfMany(files)
 	for _, path := range files {
 		if readErr != nil {
 			break
