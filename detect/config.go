@@ -40,9 +40,6 @@ type Config struct {
 	Severity map[Rule]Severity
 	// MaxInstances caps the smss.exe instances tracked per engine.
 	MaxInstances int
-	// MaxSessionProcs caps the csrss/wininit/winlogon processes tracked per
-	// engine.
-	MaxSessionProcs int
 	// AggregateAfter is how many alerts of one rule on one host pass within
 	// AggregateWindow before further ones are folded into one aggregated
 	// alert with a count.
@@ -65,7 +62,6 @@ func DefaultConfig() Config {
 		MasterAllow:       []string{"smss.exe", "autochk.exe", "setupcl.exe", "wpbbin.exe", "poqexec.exe", "WerFault.exe"},
 		ChildAllow:        []string{"csrss.exe", "wininit.exe", "winlogon.exe", "WerFault.exe"},
 		MaxInstances:      4096,
-		MaxSessionProcs:   4096,
 		AggregateAfter:    20,
 		AggregateWindow:   time.Minute,
 	}
@@ -114,9 +110,6 @@ func (c *Config) Validate() error {
 	if c.MaxInstances < 8 {
 		return bad("max_instances", "must be at least 8, got %d", c.MaxInstances)
 	}
-	if c.MaxSessionProcs < 8 {
-		return bad("max_session_procs", "must be at least 8, got %d", c.MaxSessionProcs)
-	}
 	if c.AggregateAfter < 1 {
 		return bad("aggregate_after", "must be at least 1, got %d", c.AggregateAfter)
 	}
@@ -142,7 +135,6 @@ type configFile struct {
 	Disabled          []string          `json:"disabled_rules"`
 	Severity          map[string]string `json:"severity"`
 	MaxInstances      *int              `json:"max_instances"`
-	MaxSessionProcs   *int              `json:"max_session_procs"`
 	AggregateAfter    *int              `json:"aggregate_after"`
 	AggregateWindow   *string           `json:"aggregate_window"`
 	History           *int              `json:"history"`
@@ -233,7 +225,7 @@ func (c *Config) ApplyJSON(data []byte) error {
 	for _, n := range []struct {
 		s    *int
 		into *int
-	}{{f.MaxInstances, &c.MaxInstances}, {f.MaxSessionProcs, &c.MaxSessionProcs}, {f.AggregateAfter, &c.AggregateAfter}, {f.History, &c.History}} {
+	}{{f.MaxInstances, &c.MaxInstances}, {f.AggregateAfter, &c.AggregateAfter}, {f.History, &c.History}} {
 		if n.s != nil {
 			*n.into = *n.s
 		}

@@ -24,7 +24,7 @@ func TestConfigFile(t *testing.T) {
 		{name: "all keys", json: `{"system_root":"D:\\Win","child_window":"10s","late_master_after":"5m","boot_confirm_window":"1m",
 			"allow_master":["autochk.exe"],"allow_child":["csrss.exe"],"boot_execute":["sdelete.exe"],
 			"disabled_rules":["smss.late_master"],"severity":{"smss.command_line":"high"},
-			"max_instances":100,"max_session_procs":100,"aggregate_after":3,"aggregate_window":"10s"}`,
+			"max_instances":100,"aggregate_after":3,"aggregate_window":"10s"}`,
 			check: func(t *testing.T, c detect.Config) {
 				if c.SystemRoot != `D:\Win` || c.ChildWindow != 10*time.Second || c.Disabled[0] != detect.RuleLateMaster ||
 					c.Severity[detect.RuleCommandLine] != detect.SeverityHigh || c.BootExecute[0] != "sdelete.exe" {
