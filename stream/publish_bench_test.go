@@ -71,7 +71,7 @@ func BenchmarkPublishPath(b *testing.B) {
 
 // benchQueue sizes the queue so that the engine never waits (up to 64Ki
 // violations, 2 KiB each).
-func benchQueue(n int) int { return min(n+16, 1<<16) }
+func benchQueue(n int) int { return min(n+16, DefaultQueueSize) }
 
 // waitFree waits, without burning CPU, for a free queue slot: the engine
 // may be faster than the wire, and dropping is not what is measured.
