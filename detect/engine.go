@@ -271,7 +271,7 @@ func (e *Engine) onStart(ev *etw.Event) {
 	p := &ev.Proc
 	cls := nameOther
 	if ev.Known&etw.FieldImage != 0 {
-		cls = classifyName(baseName(p.Image))
+		cls = classifyName(etw.BaseName(p.Image))
 	}
 	if ev.Known&etw.FieldPID != 0 && e.mayTrack(p.PID) {
 		if e.onPIDSeen(ev) {
@@ -360,7 +360,7 @@ func (e *Engine) parentOf(ev *etw.Event, byKey bool) int32 {
 	if ev.Known&etw.FieldParentKey != 0 && in.info.Known&etw.FieldKey != 0 && p.ParentKey != in.info.Key {
 		return -1
 	}
-	if ev.Known&etw.FieldParentImage != 0 && !isSmssName(baseName(p.ParentImage)) {
+	if ev.Known&etw.FieldParentImage != 0 && !isSmssName(etw.BaseName(p.ParentImage)) {
 		return -1
 	}
 	t := ev.Time

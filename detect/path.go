@@ -271,16 +271,6 @@ func (m *pathMatcher) inSystem32(path, name string) pathVerdict {
 	return pathMismatch
 }
 
-// baseName returns the last element of a Windows path.
-func baseName(p string) string {
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] == '\\' || p[i] == '/' {
-			return p[i+1:]
-		}
-	}
-	return p
-}
-
 // equalFoldASCII reports whether s equals the lower-case ASCII word lower,
 // ignoring ASCII case.
 func equalFoldASCII(s, lower string) bool {

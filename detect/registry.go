@@ -127,7 +127,7 @@ func (e *Engine) classifyWriter(ev *etw.Event) writerKind {
 	if equalFoldASCII(img, "system") || equalFoldASCII(img, "registry") {
 		return writerBoot
 	}
-	name := strings.ToLower(baseName(img))
+	name := strings.ToLower(etw.BaseName(img))
 	wp := normalizePath(img)
 	rest := wp.rest + `\`
 	for _, dir := range userWritable {
@@ -179,7 +179,7 @@ func (e *Engine) onRegistry(ev *etw.Event) {
 	value := strings.ToLower(r.Value)
 	if r.Op == etw.RegOpRename && r.NewName != "" {
 		// A value renamed into a watched name is a write of that name.
-		value = strings.ToLower(baseName(r.NewName))
+		value = strings.ToLower(etw.BaseName(r.NewName))
 	}
 	switch sub {
 	case "appcertdlls":
@@ -296,7 +296,7 @@ func (e *Engine) allowBootPrograms(data string) {
 		if strings.HasPrefix(f, "/") || strings.HasPrefix(f, "-") || f == "*" || strings.HasSuffix(f, ".xml") {
 			continue
 		}
-		name := baseName(f)
+		name := etw.BaseName(f)
 		if !strings.HasSuffix(name, ".exe") {
 			name += ".exe"
 		}
@@ -338,7 +338,7 @@ func (e *Engine) fireRegistry(ev *etw.Event, def, what string) {
 	e.msgBuf = append(e.msgBuf, what...)
 	if ev.Known&etw.FieldImage != 0 {
 		e.msgBuf = append(e.msgBuf, " by "...)
-		e.msgBuf = append(e.msgBuf, baseName(r.Image)...)
+		e.msgBuf = append(e.msgBuf, etw.BaseName(r.Image)...)
 	}
 	if r.Data != "" {
 		e.msgBuf = append(e.msgBuf, ": "...)

@@ -138,7 +138,7 @@ func (e *Engine) onSmss(ev *etw.Event, parent int32) int32 {
 		// Only the parent's image is known (Security 4688 often has no
 		// parent PID): a genuine smss.exe parent is taken as the master,
 		// anything else is positive evidence.
-		if isSmssName(baseName(p.ParentImage)) && e.paths.inSystem32(p.ParentImage, "smss.exe") != pathMismatch {
+		if isSmssName(etw.BaseName(p.ParentImage)) && e.paths.inSystem32(p.ParentImage, "smss.exe") != pathMismatch {
 			role = RoleChild
 			e.stats.Unevaluated[RuleParent][GapParent]++
 		} else {
@@ -149,7 +149,7 @@ func (e *Engine) onSmss(ev *etw.Event, parent int32) int32 {
 	case hasPImage:
 		// The master of this boot is not known (the sensor or the log
 		// started later): a genuine smss.exe parent is taken as the master.
-		if isSmssName(baseName(p.ParentImage)) && e.paths.inSystem32(p.ParentImage, "smss.exe") != pathMismatch {
+		if isSmssName(etw.BaseName(p.ParentImage)) && e.paths.inSystem32(p.ParentImage, "smss.exe") != pathMismatch {
 			role = RoleChild
 			inferMaster = hasPPID
 		} else {
@@ -365,7 +365,7 @@ func (e *Engine) fireParentRule(in *instance, ev *etw.Event) {
 	}
 	e.msg("smss.exe (pid ").num(in.pid).msg(") started by ")
 	if ev.Known&etw.FieldParentImage != 0 {
-		e.msg(baseName(ev.Proc.ParentImage)).msg(" ")
+		e.msg(etw.BaseName(ev.Proc.ParentImage)).msg(" ")
 		v.Evidence.Observed = ev.Proc.ParentImage
 	}
 	if ev.Known&etw.FieldParentPID != 0 {
@@ -460,7 +460,7 @@ func (e *Engine) onSpawn(parent int32, ev *etw.Event, cls nameClass) {
 	p := &ev.Proc
 	name := ""
 	if ev.Known&etw.FieldImage != 0 {
-		name = baseName(p.Image)
+		name = etw.BaseName(p.Image)
 	}
 	if int(par.nSpawned) < maxSpawned {
 		par.spawned[par.nSpawned] = spawn{name: name, pid: p.PID, session: p.Session, known: ev.Known, time: startOf(ev)}
@@ -562,7 +562,7 @@ func (e *Engine) checkSessionChain(ev *etw.Event, parent int32) {
 		v.Evidence.Role = par.role
 		v.Evidence.Expected = "an smss.exe session child"
 		v.Evidence.Observed = "smss.exe " + par.role.String()
-		e.msg(baseName(p.Image)).msg(" started by the smss.exe ").msg(par.role.String()).msg(" (pid ").num(par.pid).msg("), not by a session child")
+		e.msg(etw.BaseName(p.Image)).msg(" started by the smss.exe ").msg(par.role.String()).msg(" (pid ").num(par.pid).msg("), not by a session child")
 		e.finishEvent(ev)
 		return
 	}
@@ -572,7 +572,7 @@ func (e *Engine) checkSessionChain(ev *etw.Event, parent int32) {
 	}
 	switch {
 	case ev.Known&etw.FieldParentImage != 0:
-		if isSmssName(baseName(p.ParentImage)) {
+		if isSmssName(etw.BaseName(p.ParentImage)) {
 			// An smss.exe we do not track (the log began later).
 			e.stats.Unevaluated[RuleSessionChain][GapMaster]++
 			return
@@ -590,13 +590,13 @@ func (e *Engine) checkSessionChain(ev *etw.Event, parent int32) {
 	} else {
 		v.Evidence.Observed = "System"
 	}
-	e.msg(baseName(p.Image))
+	e.msg(etw.BaseName(p.Image))
 	if ev.Known&etw.FieldPID != 0 {
 		e.msg(" (pid ").num(p.PID).msg(")")
 	}
 	e.msg(" started by ")
 	if ev.Known&etw.FieldParentImage != 0 {
-		e.msg(baseName(p.ParentImage))
+		e.msg(etw.BaseName(p.ParentImage))
 	} else {
 		e.msg("System")
 	}

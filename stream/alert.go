@@ -147,7 +147,7 @@ func appendProcessFields(dst []byte, p *detect.ProcessInfo, skip etw.Field) []by
 		dst = appendKey(dst, "executable")
 		dst = appendString(dst, p.Image)
 		dst = appendKey(dst, "name")
-		dst = appendString(dst, baseName(p.Image))
+		dst = appendString(dst, etw.BaseName(p.Image))
 	}
 	if known&etw.FieldCommandLine != 0 {
 		dst = appendKey(dst, "command_line")
@@ -252,14 +252,4 @@ func appendEvidence(dst []byte, ev *detect.Evidence) []byte {
 		dst = appendTime(dst, ev.Last)
 	}
 	return append(dst, '}')
-}
-
-// baseName returns the last element of a Windows or slash path.
-func baseName(p string) string {
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] == '\\' || p[i] == '/' {
-			return p[i+1:]
-		}
-	}
-	return p
 }

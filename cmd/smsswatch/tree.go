@@ -113,7 +113,7 @@ func node(in *detect.InstanceReport) string {
 	}
 	name := "smss.exe"
 	if in.Process.Known&etw.FieldImage != 0 {
-		name = sanitizeLine(baseName(in.Process.Image))
+		name = sanitizeLine(etw.BaseName(in.Process.Image))
 	}
 	s := fmt.Sprintf("%s %s  %s", name, pid, in.Role)
 	if in.Inferred {
@@ -144,14 +144,4 @@ func spawnNode(s *detect.SpawnReport) string {
 		out += fmt.Sprintf("  session %d", s.Session)
 	}
 	return out
-}
-
-// baseName returns the last element of a Windows path.
-func baseName(p string) string {
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] == '\\' || p[i] == '/' {
-			return p[i+1:]
-		}
-	}
-	return p
 }
