@@ -30,26 +30,31 @@ func AppendJSONJoined(dst []byte, a, sep, b string) []byte {
 // AppendJSONStringBody appends the escaped contents of s, without quotes.
 func AppendJSONStringBody(dst []byte, s string) []byte {
 	// Fast path, the common case (paths, command lines): printable ASCII
-	// where only '"' and '\\' need a backslash. Count them, grow once,
-	// copy.
-	extra := 0
-	for i := 0; i < len(s); i++ {
-		switch escClass[s[i]] {
-		case escPlain:
-		case escBackslash:
-			extra++
-		default:
-			return appendStringSlow(dst, s)
-		}
+	// where only '"' and '\\' need a backslash. Classify eight bytes per
+	// step (independent table loads, one branch), then copy in one go.
+	var class uint8
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		b := s[i : i+8]
+		class |= escClass[b[0]] | escClass[b[1]] | escClass[b[2]] | escClass[b[3]] |
+			escClass[b[4]] | escClass[b[5]] | escClass[b[6]] | escClass[b[7]]
 	}
-	if extra == 0 {
+	for ; i < len(s); i++ {
+		class |= escClass[s[i]]
+	}
+	switch {
+	case class == escPlain:
 		return append(dst, s...)
+	case class&escOther != 0:
+		return appendStringSlow(dst, s)
 	}
+	// Only '"' and '\\': at most twice as long. Branch-free copy: the
+	// backslash written before each byte is kept only before those two.
 	n := len(dst)
-	if cap(dst)-n < len(s)+extra {
-		dst = append(dst, make([]byte, len(s)+extra)...)[:n]
+	if cap(dst)-n < 2*len(s) {
+		dst = append(dst, make([]byte, 2*len(s))...)[:n]
 	}
-	out := dst[n : n+len(s)+extra]
+	out := dst[n : n+2*len(s)]
 	j := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -58,7 +63,7 @@ func AppendJSONStringBody(dst []byte, s string) []byte {
 		out[j] = c
 		j++
 	}
-	return dst[:n+len(out)]
+	return dst[:n+j]
 }
 
 // Byte classes for the fast path.
@@ -166,21 +171,41 @@ func AppendJSONTime(dst []byte, t int64) []byte {
 		dst = time.Unix(0, t).UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000000Z")
 		return append(dst, '"')
 	}
-	hh, mm, ss := sod/3600, sod/60%60, sod%60
+	hh, mm, ss := uint32(sod/3600), uint32(sod/60%60), uint32(sod%60)
+	yy, n := uint32(y), uint32(ns)
 	var b [32]byte
 	b[0] = '"'
-	b[1], b[2], b[3], b[4] = byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10)
-	b[5], b[6], b[7], b[8] = '-', byte('0'+m/10), byte('0'+m%10), '-'
-	b[9], b[10], b[11] = byte('0'+d/10), byte('0'+d%10), 'T'
-	b[12], b[13], b[14] = byte('0'+hh/10), byte('0'+hh%10), ':'
-	b[15], b[16], b[17] = byte('0'+mm/10), byte('0'+mm%10), ':'
-	b[18], b[19], b[20] = byte('0'+ss/10), byte('0'+ss%10), '.'
-	for i := 29; i >= 21; i-- {
-		b[i] = byte('0' + ns%10)
-		ns /= 10
-	}
+	put2(b[1:], yy/100)
+	put2(b[3:], yy%100)
+	b[5] = '-'
+	put2(b[6:], uint32(m))
+	b[8] = '-'
+	put2(b[9:], uint32(d))
+	b[11] = 'T'
+	put2(b[12:], hh)
+	b[14] = ':'
+	put2(b[15:], mm)
+	b[17] = ':'
+	put2(b[18:], ss)
+	b[20] = '.'
+	b[21] = byte('0' + n/1e8)
+	n %= 1e8
+	put2(b[22:], n/1e6)
+	put2(b[24:], n/1e4%100)
+	put2(b[26:], n/100%100)
+	put2(b[28:], n%100)
 	b[30], b[31] = 'Z', '"'
 	return append(dst, b[:]...)
+}
+
+// digitPairs holds "00" to "99".
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+// put2 writes v (0..99) as two digits.
+func put2(b []byte, v uint32) {
+	b[1], b[0] = digitPairs[2*v+1], digitPairs[2*v]
 }
 
 // civil converts days since 1970-01-01 to a proleptic Gregorian date

@@ -15,53 +15,32 @@ const SchemaVersion = 1
 // under "smsswatch". It does not allocate when dst has room, and any string
 // in v (paths, command lines, host names) yields valid JSON.
 func AppendAlert(dst []byte, v *detect.Violation) []byte {
+	var id [16]byte
+	appendHex16(id[:0], v.DedupeKey)
+	rf, sf := &ruleFrags[v.Rule], &sourceFrags[v.Source]
+
 	dst = append(dst, `{"@timestamp":`...)
 	dst = appendTime(dst, v.Time)
 	dst = append(dst, `,"message":`...)
 	dst = appendString(dst, v.Message)
-
-	dst = append(dst, `,"event":{"kind":"alert","category":`...)
-	switch v.Rule {
-	case detect.RuleRegistry:
-		dst = append(dst, `["registry"]`...)
-	case detect.RuleSensorBlind:
-		dst = append(dst, `["host"]`...)
-	default:
-		dst = append(dst, `["process"]`...)
-	}
-	dst = append(dst, `,"severity":`...)
+	dst = append(dst, rf.event...)
 	dst = appendInt(dst, int64(v.Severity.Score()))
-	dst = append(dst, `,"module":"smsswatch","dataset":"smsswatch.`...)
-	dst = etw.AppendJSONStringBody(dst, v.Source.String())
-	dst = append(dst, `","id":"`...)
-	dst = appendHex16(dst, v.DedupeKey)
+	dst = append(dst, sf.dataset...)
+	dst = append(dst, id[:]...)
 	dst = append(dst, `","count":`...)
 	dst = appendUint(dst, uint64(v.Count))
-
-	dst = append(dst, `},"rule":{"id":`...)
-	dst = appendString(dst, v.Rule.ID())
-	dst = append(dst, `,"name":`...)
-	dst = appendString(dst, v.Rule.Name())
-	dst = append(dst, `,"ruleset":"smsswatch"},"threat":{"framework":"MITRE ATT&CK","technique":{"id":[`...)
-	for i, t := range v.Techniques() {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendString(dst, t)
-	}
-	dst = append(dst, `]}},"host":{"name":`...)
+	dst = append(dst, rf.rule...)
 	dst = appendString(dst, v.Host)
 	dst = append(dst, '}')
 
 	if v.Process.Known != 0 {
-		dst = appendKey(dst, "process")
+		dst = append(dst, `,"process":`...)
 		dst = appendProcess(dst, &v.Process, &v.Parent)
 	}
 	if p := &v.Process; p.Known&(etw.FieldUserSID|etw.FieldUserName) != 0 {
-		dst = appendKey(dst, "user")
-		dst = append(dst, '{')
+		dst = append(dst, `,"user":{`...)
 		if p.Known&etw.FieldUserSID != 0 {
-			dst = appendKey(dst, "id")
+			dst = append(dst, `"id":`...)
 			dst = appendString(dst, p.UserSID)
 		}
 		if p.Known&etw.FieldUserName != 0 {
@@ -74,23 +53,84 @@ func AppendAlert(dst []byte, v *detect.Violation) []byte {
 		dst = appendRegistry(dst, &v.Evidence)
 	}
 
-	dst = appendKey(dst, "smsswatch")
-	dst = append(dst, '{')
-	dst = appendKey(dst, "schema_version")
+	dst = append(dst, `,"smsswatch":{"schema_version":`...)
 	dst = appendInt(dst, SchemaVersion)
-	dst = appendKey(dst, "source")
-	dst = appendString(dst, v.Source.String())
-	dst = appendKey(dst, "dedupe_key")
-	dst = append(dst, '"')
-	dst = appendHex16(dst, v.DedupeKey)
-	dst = append(dst, '"')
-	dst = appendKey(dst, "count")
+	dst = append(dst, sf.source...)
+	dst = append(dst, id[:]...)
+	dst = append(dst, `","count":`...)
 	dst = appendUint(dst, uint64(v.Count))
 	dst = appendCreator(dst, &v.Process)
-	dst = appendKey(dst, "evidence")
+	dst = append(dst, `,"evidence":`...)
 	dst = appendEvidence(dst, &v.Evidence)
-	dst = append(dst, '}')
-	return append(dst, '}')
+	return append(dst, '}', '}')
+}
+
+// ruleFragment holds the parts of an alert that depend on the rule alone,
+// encoded once.
+type ruleFragment struct {
+	// event runs from the "event" key up to the severity value.
+	event []byte
+	// rule runs from the end of the event object up to the host name
+	// value: rule.*, threat.* and the "host" key.
+	rule []byte
+}
+
+// sourceFragment holds the parts of an alert that depend on the source
+// alone, encoded once.
+type sourceFragment struct {
+	// dataset runs from after the severity to the opening quote of the
+	// event id.
+	dataset []byte
+	// source runs from after the schema version to the opening quote of
+	// the dedupe key.
+	source []byte
+}
+
+// ruleFrags and sourceFrags cover every value of the (uint8) types, known
+// or not, so that indexing needs no check.
+var (
+	ruleFrags   [256]ruleFragment
+	sourceFrags [256]sourceFragment
+)
+
+func init() {
+	for i := range ruleFrags {
+		r := detect.Rule(i)
+		f := &ruleFrags[i]
+		f.event = append(f.event, `,"event":{"kind":"alert","category":`...)
+		switch r {
+		case detect.RuleRegistry:
+			f.event = append(f.event, `["registry"]`...)
+		case detect.RuleSensorBlind:
+			f.event = append(f.event, `["host"]`...)
+		default:
+			f.event = append(f.event, `["process"]`...)
+		}
+		f.event = append(f.event, `,"severity":`...)
+
+		f.rule = append(f.rule, `},"rule":{"id":`...)
+		f.rule = appendString(f.rule, r.ID())
+		f.rule = append(f.rule, `,"name":`...)
+		f.rule = appendString(f.rule, r.Name())
+		f.rule = append(f.rule, `,"ruleset":"smsswatch"},"threat":{"framework":"MITRE ATT&CK","technique":{"id":[`...)
+		for j, t := range r.Techniques() {
+			if j > 0 {
+				f.rule = append(f.rule, ',')
+			}
+			f.rule = appendString(f.rule, t)
+		}
+		f.rule = append(f.rule, `]}},"host":{"name":`...)
+	}
+	for i := range sourceFrags {
+		name := etw.Source(i).String()
+		f := &sourceFrags[i]
+		f.dataset = append(f.dataset, `,"module":"smsswatch","dataset":"smsswatch.`...)
+		f.dataset = etw.AppendJSONStringBody(f.dataset, name)
+		f.dataset = append(f.dataset, `","id":"`...)
+		f.source = append(f.source, `,"source":`...)
+		f.source = appendString(f.source, name)
+		f.source = append(f.source, `,"dedupe_key":"`...)
+	}
 }
 
 func appendProcess(dst []byte, p, parent *detect.ProcessInfo) []byte {
@@ -122,10 +162,9 @@ func appendCreator(dst []byte, p *detect.ProcessInfo) []byte {
 	if p.Known&(etw.FieldCreatorPID|etw.FieldCreatorSID) == 0 {
 		return dst
 	}
-	dst = appendKey(dst, "creator")
-	dst = append(dst, '{')
+	dst = append(dst, `,"creator":{`...)
 	if p.Known&etw.FieldCreatorPID != 0 {
-		dst = appendKey(dst, "pid")
+		dst = append(dst, `"pid":`...)
 		dst = appendUint(dst, uint64(p.CreatorPID))
 	}
 	if p.Known&etw.FieldCreatorSID != 0 {
@@ -197,7 +236,7 @@ func appendRegistry(dst []byte, ev *detect.Evidence) []byte {
 func appendEvidence(dst []byte, ev *detect.Evidence) []byte {
 	dst = append(dst, '{')
 	if ev.Role != detect.RoleNone {
-		dst = appendKey(dst, "role")
+		dst = append(dst, `"role":`...)
 		dst = appendString(dst, ev.Role.String())
 	}
 	if ev.Expected != "" {

@@ -32,8 +32,11 @@ func appendInt(dst []byte, v int64) []byte { return strconv.AppendInt(dst, v, 10
 
 // appendHex16 appends v as 16 lower-case hex digits.
 func appendHex16(dst []byte, v uint64) []byte {
-	for shift := 60; shift >= 0; shift -= 4 {
-		dst = append(dst, hexDigits[(v>>uint(shift))&0xf])
+	var b [16]byte
+	for i := 14; i >= 0; i -= 2 {
+		x := v & 0xff
+		b[i], b[i+1] = hexDigits[x>>4], hexDigits[x&0xf]
+		v >>= 8
 	}
-	return dst
+	return append(dst, b[:]...)
 }

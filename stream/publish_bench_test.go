@@ -82,6 +82,73 @@ func BenchmarkPublishPath(b *testing.B) {
 	reportCPU(b, b.N, rawCPU, pathCPU)
 }
 
+// BenchmarkPublishCall measures the publish path as its caller sees it:
+// the time the engine spends in Publisher.Violation (encode into a queue
+// slot, hand off) against the time a caller spends in a raw nats.go
+// PublishMsg of the same, already encoded bytes (header, copy into the
+// connection's buffer, a socket write when that buffer is full). Calls
+// come in bursts of callBurst, which neither the queue nor nats.go's
+// buffer-and-flusher has to wait out; between bursts, untimed, everything
+// is delivered. Both sides run against the same in-process server, bursts
+// alternating. Reported: raw-ns/op, call-ns/op and ratio (call/raw).
+//
+//	go test -run '^$' -bench 'PublishCall' -benchtime 200000x -count 5 ./stream/
+func BenchmarkPublishCall(b *testing.B) {
+	srv := startServer(b, ServerConfig{})
+	v := violation(1)
+	subj := ViolationSubject(DefaultSubjectPrefix, v.Host, v.Rule.ID())
+	payload := AppendAlert(nil, v)
+
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	msg := &nats.Msg{Subject: subj, Data: payload, Header: nats.Header{HeaderMsgID: []string{"0123456789abcdef"}}}
+	p := newPublisher(b, Config{Conn: ConnConfig{URL: srv.URL()}, Logger: zerolog.Nop(), Heartbeat: -1})
+	defer closePublisher(b, p, 10*time.Second)
+
+	var raw, call time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.StopTimer()
+	sent := 0
+	for sent < b.N {
+		k := min(callBurst, b.N-sent)
+		t0 := time.Now()
+		for range k {
+			if err := nc.PublishMsg(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		raw += time.Since(t0)
+		if err := nc.Flush(); err != nil {
+			b.Fatal(err)
+		}
+
+		b.StartTimer()
+		t1 := time.Now()
+		for range k {
+			p.Violation(v)
+		}
+		call += time.Since(t1)
+		b.StopTimer()
+		sent += k
+		waitPublished(p, uint64(sent))
+	}
+	if d := p.Stats().Dropped; d != 0 {
+		b.Fatalf("%d dropped", d)
+	}
+	b.SetBytes(int64(len(payload)))
+	b.ReportMetric(float64(raw.Nanoseconds())/float64(b.N), "raw-ns/op")
+	b.ReportMetric(float64(call.Nanoseconds())/float64(b.N), "call-ns/op")
+	b.ReportMetric(float64(call)/float64(raw), "ratio")
+}
+
+// callBurst is the burst of BenchmarkPublishCall: a quarter of the default
+// queue.
+const callBurst = DefaultQueueSize / 4
+
 // pathRounds is how many times the publish-path benchmarks alternate
 // between the raw baseline and the path.
 const pathRounds = 10
@@ -197,7 +264,7 @@ func BenchmarkPublishPathJetStream(b *testing.B) {
 
 // freeLen is how many queue slots are free.
 func (p *Publisher) freeLen() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.prodMu.Lock()
+	defer p.prodMu.Unlock()
 	return len(p.free)
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -169,6 +170,7 @@ type item struct {
 	buf       []byte
 	subjLen   int
 	key       uint64
+	hex       [16]byte // key in hex, the Nats-Msg-Id header while sending
 	id        uint64   // send sequence (reply subject token for acks)
 	pos       spoolPos // end of its record, when fromSpool
 	sent      int64    // when sent, ns since the publisher started
@@ -191,15 +193,17 @@ type Publisher struct {
 	prefix string
 	t0     time.Time
 
-	// Engine side: slots move free -> pending (engine) -> the publishing
-	// goroutine -> free, under mu; wake is poked only when that goroutine
-	// sleeps.
-	mu       sync.Mutex
-	closed   bool
-	free     []*item
-	pending  []*item
-	sleeping bool
-	queued   atomic.Int64
+	// Engine side: slots move free -> (the engine's call encodes) ->
+	// pending -> the publishing goroutine -> free. pending is a lock-free
+	// ring; free is a stack under prodMu (last released, first reused:
+	// its buffer is still in the cache), refilled in batches. prodMu also
+	// serialises several engines, and Close. wake is poked only when the
+	// publishing goroutine said it sleeps.
+	prodMu   sync.Mutex
+	closed   bool    // under prodMu
+	free     []*item // under prodMu
+	pending  *slotRing
+	sleeping atomic.Bool
 	received atomic.Uint64
 	dropped  atomic.Uint64
 
@@ -223,9 +227,6 @@ type Publisher struct {
 	// Owned by the publishing goroutine.
 	back      backlog
 	win       ring
-	local     []*item // taken from pending, not yet sent or spooled
-	localHead int
-	spareQ    []*item // the other pending buffer
 	toFree    []*item // released slots, returned to free in one go
 	nowNs     int64
 	winRC     uint64 // reconnect count when the window last became non-empty
@@ -302,10 +303,8 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 		prefix:   cfg.SubjectPrefix,
 		t0:       time.Now(),
 		free:     make([]*item, 0, cfg.QueueSize),
-		pending:  make([]*item, 0, cfg.QueueSize),
-		local:    make([]*item, 0, cfg.QueueSize),
-		spareQ:   make([]*item, 0, cfg.QueueSize),
 		toFree:   make([]*item, 0, cfg.QueueSize),
+		pending:  newSlotRing(cfg.QueueSize),
 		wake:     make(chan struct{}, 1),
 		ackList:  make([]ackResult, 0, 2*cfg.MaxInflight),
 		ackSpare: make([]ackResult, 0, 2*cfg.MaxInflight),
@@ -384,35 +383,34 @@ func (p *Publisher) poke() {
 // concurrent use by several engines.
 func (p *Publisher) Violation(v *detect.Violation) {
 	p.received.Add(1)
-	p.mu.Lock()
-	n := len(p.free)
-	if p.closed || n == 0 {
-		p.mu.Unlock()
+	p.prodMu.Lock()
+	var it *item
+	if n := len(p.free); n > 0 && !p.closed {
+		it = p.free[n-1]
+		p.free = p.free[:n-1]
+	}
+	p.prodMu.Unlock()
+	if it == nil {
 		p.dropped.Add(1)
 		return
 	}
-	it := p.free[n-1]
-	p.free = p.free[:n-1]
-	p.mu.Unlock()
 
 	b := appendViolationSubject(it.buf[:0], p.prefix, v.Host, v.Rule.ID())
 	it.subjLen = len(b)
 	it.buf = AppendAlert(b, v)
 	it.key = v.DedupeKey
 
-	p.mu.Lock()
+	p.prodMu.Lock()
 	if p.closed { // closed while encoding: the publishing goroutine may be gone
-		p.free = append(p.free, it)
-		p.mu.Unlock()
+		p.prodMu.Unlock()
 		p.dropped.Add(1)
-		return
+		return // the slot is not needed any more
 	}
-	p.pending = append(p.pending, it) // has room: it holds at most every slot
-	p.queued.Add(1)
-	wake := p.sleeping
-	p.sleeping = false
-	p.mu.Unlock()
-	if wake {
+	p.pending.push(it) // has room: it holds every slot
+	p.prodMu.Unlock()
+	// The publishing goroutine sets sleeping, then looks at pending once
+	// more before it blocks: it sees this violation or it is poked.
+	if p.sleeping.Load() && p.sleeping.CompareAndSwap(true, false) {
 		p.poke()
 	}
 }
@@ -427,7 +425,7 @@ func (p *Publisher) Stats() Stats {
 		SpoolDropped: p.sSpoolDropped.Load(),
 		SpoolDepth:   p.sSpoolDepth.Load(),
 		SpoolBytes:   p.sSpoolBytes.Load(),
-		QueueDepth:   int(p.queued.Load()),
+		QueueDepth:   p.pending.len(),
 		Inflight:     int(p.sInflight.Load()),
 		Retries:      p.sRetries.Load(),
 		Connected:    p.nc != nil && p.nc.IsConnected(),
@@ -441,13 +439,13 @@ func (p *Publisher) Stats() Stats {
 // returns an error wrapping ErrUndelivered. Violation calls after Close are
 // dropped (counted).
 func (p *Publisher) Close(ctx context.Context) error {
-	p.mu.Lock()
+	p.prodMu.Lock()
 	if p.closed {
-		p.mu.Unlock()
+		p.prodMu.Unlock()
 		return ErrClosed
 	}
 	p.closed = true
-	p.mu.Unlock()
+	p.prodMu.Unlock()
 	p.closeCh <- ctx
 	<-p.stopped
 	p.nc.Close()
@@ -458,42 +456,18 @@ func (p *Publisher) Close(ctx context.Context) error {
 
 func (p *Publisher) now() int64 { return int64(time.Since(p.t0)) }
 
-// take moves the pending violations to the goroutine's own list once it
-// has handled the previous batch.
-func (p *Publisher) take() {
-	if p.localHead < len(p.local) {
-		return
-	}
-	p.local, p.localHead = p.local[:0], 0
-	p.mu.Lock()
-	p.local, p.pending = p.pending, p.local
-	p.mu.Unlock()
-}
-
-// process sends (or spools) the taken violations while it can.
+// process sends (or spools) the queued violations while it can.
 func (p *Publisher) process() {
-	for p.localHead < len(p.local) {
+	for {
 		if p.canSend() && !p.room() {
 			return // wait for acks; the rest waits its turn
 		}
-		it := p.local[p.localHead]
-		p.local[p.localHead] = nil
-		p.localHead++
-		p.queued.Add(-1)
+		it := p.pending.pop()
+		if it == nil {
+			return
+		}
 		p.accept(it)
 	}
-}
-
-// returnFree gives released slots back to the engine side.
-func (p *Publisher) returnFree() {
-	if len(p.toFree) == 0 {
-		return
-	}
-	p.mu.Lock()
-	p.free = append(p.free, p.toFree...)
-	p.mu.Unlock()
-	clear(p.toFree)
-	p.toFree = p.toFree[:0]
 }
 
 // sleep reports whether the goroutine may block: nothing is waiting that
@@ -514,15 +488,17 @@ func (p *Publisher) sleep() bool {
 			return false
 		}
 	}
-	if p.localHead < len(p.local) || (blocked && p.back.unread()) {
-		return blocked // blocked on acks, not on work
+	if blocked {
+		return true // blocked on acks, not on work: no need to be poked
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.pending) > 0 && !blocked {
+	if p.pending.len() > 0 {
 		return false
 	}
-	p.sleeping = !blocked
+	p.sleeping.Store(true)
+	if p.pending.len() > 0 { // queued meanwhile: the engine may not have seen sleeping
+		p.sleeping.Store(false)
+		return false
+	}
 	return true
 }
 
@@ -571,7 +547,6 @@ func (p *Publisher) run() {
 		p.checkConn()
 		p.takeAcks()
 		p.drain()
-		p.take()
 		p.process()
 		p.maybeFlush()
 		p.returnFree()
@@ -611,9 +586,7 @@ func (p *Publisher) run() {
 			return
 		}
 		if block {
-			p.mu.Lock()
-			p.sleeping = false
-			p.mu.Unlock()
+			p.sleeping.Store(false)
 		}
 	}
 	p.shutdown()
@@ -623,7 +596,7 @@ func (p *Publisher) run() {
 // everything was delivered, or NATS is unreachable (Close does not wait
 // for a reconnect).
 func (p *Publisher) finished() bool {
-	if p.queued.Load() == 0 && p.win.len() == 0 && !p.back.unread() {
+	if p.pending.len() == 0 && p.win.len() == 0 && !p.back.unread() {
 		if n, _ := p.back.depth(); n == 0 {
 			return true
 		}
@@ -710,6 +683,18 @@ func (p *Publisher) release(it *item) {
 	p.toFree = append(p.toFree, it)
 }
 
+// returnFree gives released slots back to the engine side.
+func (p *Publisher) returnFree() {
+	if len(p.toFree) == 0 {
+		return
+	}
+	p.prodMu.Lock()
+	p.free = append(p.free, p.toFree...)
+	p.prodMu.Unlock()
+	clear(p.toFree)
+	p.toFree = p.toFree[:0]
+}
+
 // subject returns it's subject as a string, cached.
 func (p *Publisher) subject(it *item) string {
 	b := it.buf[:it.subjLen]
@@ -729,8 +714,11 @@ func (p *Publisher) send(it *item) bool {
 	p.nextID++
 	it.id = p.nextID
 	it.acked = false
-	var hex [16]byte
-	p.msgID[0] = string(appendHex16(hex[:0], it.key))
+	// The header value borrows it.hex: PublishMsg copies it into the
+	// connection's buffer before it returns, and it stays untouched until
+	// the slot is released. No string is allocated per violation.
+	appendHex16(it.hex[:0], it.key)
+	p.msgID[0] = unsafe.String(&it.hex[0], len(it.hex))
 	p.msg.Subject = p.subject(it)
 	p.msg.Data = it.buf[it.subjLen:]
 	p.msg.Reply = ""
@@ -738,7 +726,7 @@ func (p *Publisher) send(it *item) bool {
 		p.msg.Reply = p.ackPrefix + strconv.FormatUint(it.id, 10)
 	}
 	err := p.nc.PublishMsg(&p.msg)
-	p.msg.Data = nil
+	p.msg.Data, p.msgID[0] = nil, ""
 	if err != nil {
 		if errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadSubject) || errors.Is(err, nats.ErrHeadersNotSupported) {
 			p.rejected++
@@ -985,17 +973,9 @@ func (p *Publisher) shutdown() {
 	p.connected = false
 	p.trouble(nats.ErrDisconnected, false)
 	p.retries-- // not a retry
-	for {
-		p.take()
-		if p.localHead >= len(p.local) {
-			break
-		}
-		for _, it := range p.local[p.localHead:] {
-			p.queued.Add(-1)
-			p.spool(it)
-			p.release(it)
-		}
-		p.localHead = len(p.local)
+	for it := p.pending.pop(); it != nil; it = p.pending.pop() {
+		p.spool(it)
+		p.release(it)
 	}
 	p.returnFree()
 	if err := p.back.close(); err != nil {

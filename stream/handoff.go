@@ -1,0 +1,70 @@
+package stream
+
+import "sync/atomic"
+
+// cacheLine pads the ring's indices apart, so that the producer's and the
+// consumer's writes do not contend for one cache line.
+const cacheLine = 64
+
+// slotRing is a bounded single-producer, single-consumer queue of items:
+// the hand-off between the engine's call and the publishing goroutine
+// (and back). Each side keeps a copy of the other side's index and reads
+// the shared one only when its copy says full or empty, so the two cores
+// exchange a cache line per batch rather than per violation.
+type slotRing struct {
+	slots []*item
+	mask  uint64
+
+	_    [cacheLine]byte
+	head atomic.Uint64 // next slot to pop; written by the consumer
+	tail uint64        // consumer's copy of the producer's index
+	_    [cacheLine]byte
+	next atomic.Uint64 // next slot to push; written by the producer
+	seen uint64        // producer's copy of head
+	_    [cacheLine]byte
+}
+
+// newSlotRing returns a ring holding at least n items (a power of two).
+func newSlotRing(n int) *slotRing {
+	size := 1
+	for size < n {
+		size <<= 1
+	}
+	return &slotRing{slots: make([]*item, size), mask: uint64(size - 1)}
+}
+
+// push adds it; false when the ring is full. Producer only.
+func (r *slotRing) push(it *item) bool {
+	n := r.next.Load()
+	if n-r.seen == uint64(len(r.slots)) {
+		r.seen = r.head.Load()
+		if n-r.seen == uint64(len(r.slots)) {
+			return false
+		}
+	}
+	r.slots[n&r.mask] = it
+	r.next.Store(n + 1) // publishes the slot and the item's contents
+	return true
+}
+
+// pop removes the oldest item; nil when the ring is empty. Consumer only.
+func (r *slotRing) pop() *item {
+	h := r.head.Load()
+	if h == r.tail {
+		r.tail = r.next.Load()
+		if h == r.tail {
+			return nil
+		}
+	}
+	it := r.slots[h&r.mask]
+	r.slots[h&r.mask] = nil
+	r.head.Store(h + 1)
+	return it
+}
+
+// len is how many items the ring holds; safe from any goroutine (a
+// snapshot).
+func (r *slotRing) len() int {
+	h := r.head.Load()
+	return int(r.next.Load() - h)
+}
