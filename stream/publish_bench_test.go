@@ -8,6 +8,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/smsswatch/smsswatch/detect"
 )
 
 // BenchmarkPublishPath measures, in one run over the same in-process
@@ -27,17 +29,8 @@ import (
 //
 //	go test -run '^$' -bench 'PublishPath$' -benchtime 200000x -count 5 ./stream/
 func BenchmarkPublishPath(b *testing.B) {
-	srv := startServer(b, ServerConfig{})
-	v := violation(1)
-	subj := ViolationSubject(DefaultSubjectPrefix, v.Host, v.Rule.ID())
-	payload := AppendAlert(nil, v)
-
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	msg := &nats.Msg{Subject: subj, Data: payload, Header: nats.Header{HeaderMsgID: []string{"0123456789abcdef"}}}
+	srv, v, nc, msg := rawBaseline(b)
+	payload := msg.Data
 	p := newPublisher(b, Config{Conn: ConnConfig{URL: srv.URL()}, Logger: zerolog.Nop(), Heartbeat: -1,
 		QueueSize: benchQueue(b.N), MaxInflight: 1024})
 	defer closePublisher(b, p, 10*time.Second)
@@ -113,17 +106,8 @@ func BenchmarkPublishPath(b *testing.B) {
 //
 //	go test -run '^$' -bench 'PublishCall' -benchtime 200000x -count 5 ./stream/
 func BenchmarkPublishCall(b *testing.B) {
-	srv := startServer(b, ServerConfig{})
-	v := violation(1)
-	subj := ViolationSubject(DefaultSubjectPrefix, v.Host, v.Rule.ID())
-	payload := AppendAlert(nil, v)
-
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	msg := &nats.Msg{Subject: subj, Data: payload, Header: nats.Header{HeaderMsgID: []string{"0123456789abcdef"}}}
+	srv, v, nc, msg := rawBaseline(b)
+	payload := msg.Data
 	p := newPublisher(b, Config{Conn: ConnConfig{URL: srv.URL()}, Logger: zerolog.Nop(), Heartbeat: -1})
 	defer closePublisher(b, p, 10*time.Second)
 
@@ -167,6 +151,24 @@ func BenchmarkPublishCall(b *testing.B) {
 // callBurst is the burst of BenchmarkPublishCall: a quarter of the default
 // queue.
 const callBurst = DefaultQueueSize / 4
+
+// rawBaseline starts an in-process server and returns it, the violation
+// the publish benchmarks send, a raw nats.go connection (closed with the
+// benchmark) and the message that connection publishes: the same subject,
+// Nats-Msg-Id header and alert bytes the publisher would send.
+func rawBaseline(b *testing.B) (*Server, *detect.Violation, *nats.Conn, *nats.Msg) {
+	b.Helper()
+	srv := startServer(b, ServerConfig{})
+	v := violation(1)
+	subj := ViolationSubject(DefaultSubjectPrefix, v.Host, v.Rule.ID())
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	msg := &nats.Msg{Subject: subj, Data: AppendAlert(nil, v), Header: nats.Header{HeaderMsgID: []string{"0123456789abcdef"}}}
+	return srv, v, nc, msg
+}
 
 // pathRounds is how many times the publish-path benchmarks alternate
 // between the raw baseline and the path.
