@@ -1,27 +1,32 @@
-//go:build !windows
+//go:build !windows || !cgo
 
 package etw
 
 import (
 	"context"
 	"fmt"
+	"runtime"
 )
 
-// livePlatform holds the Windows-only state of Live (none elsewhere).
+// livePlatform holds the Windows-only state of Live (none here).
 type livePlatform struct{}
 
 // NewLive prepares the live sensor. Only Windows has ETW: elsewhere it
 // returns an error wrapping ErrUnsupported ("live ETW sensor: not supported
-// on linux").
+// on linux"). github.com/bi-zone/etw needs cgo (its ETW callback is a C
+// function), so a Windows build with CGO_ENABLED=0 has no live sensor
+// either and says how to get one.
 func NewLive(cfg LiveConfig) (*Live, error) {
 	if _, err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
+	if runtime.GOOS == "windows" {
+		return nil, fmt.Errorf("live ETW sensor: %w: this build has no cgo (rebuild with CGO_ENABLED=1 and a mingw-w64 C compiler)", ErrUnsupported)
+	}
 	return nil, fmt.Errorf("live ETW sensor: %w", ErrUnsupported)
 }
 
-// Run runs the sensor until ctx ends; see the Windows implementation.
-// Elsewhere there is no sensor to run.
+// Run is never reached: NewLive fails where there is no live sensor.
 func (l *Live) Run(ctx context.Context, h Handler) error {
 	return fmt.Errorf("live ETW sensor: %w", ErrUnsupported)
 }

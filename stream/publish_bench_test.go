@@ -205,20 +205,6 @@ func reportCPU(b *testing.B, n int, raw, path time.Duration) {
 	b.ReportMetric(float64(path)/float64(raw), "cpu-ratio")
 }
 
-// BenchmarkViolationCall is the engine's side alone: encode into a queue
-// slot and hand off (the publishing goroutine runs meanwhile).
-func BenchmarkViolationCall(b *testing.B) {
-	srv := startServer(b, ServerConfig{})
-	p := newPublisher(b, Config{Conn: ConnConfig{URL: srv.URL()}, Logger: zerolog.Nop(), Heartbeat: -1, QueueSize: 8192})
-	defer closePublisher(b, p, 10*time.Second)
-	v := violation(1)
-	b.ReportAllocs()
-	for b.Loop() {
-		waitFree(p)
-		p.Violation(v)
-	}
-}
-
 // BenchmarkPublishPathJetStream is BenchmarkPublishPath into a JetStream
 // stream: the raw side is nats.go's jetstream PublishMsgAsync with the
 // same Nats-Msg-Id header and 1024 acks pending, waited for with
