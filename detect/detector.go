@@ -75,6 +75,8 @@ func (d *Detector) Config() Config { return d.cfg }
 
 // Engine returns a new engine for one (host, source): the single-threaded
 // state machine that turns that source's events into violations for sink.
+// Engines made this way share nothing with each other; use NewHost and
+// HostEngine to give several sources of one host one boot story.
 func (d *Detector) Engine(host string, src etw.Source, sink Sink) *Engine {
-	return newEngine(d, host, src, sink)
+	return newEngine(d, d.NewHost(host), src, sink)
 }

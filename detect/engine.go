@@ -10,8 +10,6 @@ const (
 	// pidFilterBits sizes the PID pre-filter: a counter per PID bucket
 	// that lets untracked PIDs (nearly every event) skip the map lookup.
 	pidFilterBits = 14
-	// maxSpawned is how many started processes an instance remembers.
-	maxSpawned = 8
 	// exitTolerance is how long after an instance's recorded exit a start
 	// naming it as parent is still taken as its child (logs with
 	// one-second timestamps order a child's exit and its last start
@@ -20,64 +18,6 @@ const (
 	// noDeadline means nothing is pending.
 	noDeadline = int64(math.MaxInt64)
 )
-
-// spawn is a process an smss.exe instance started.
-type spawn struct {
-	name    string
-	pid     uint32
-	session uint32
-	known   etw.Field
-	time    int64
-}
-
-// instance is one tracked smss.exe process.
-type instance struct {
-	used  bool
-	role  Role
-	epoch uint32
-	// inferred: the master was not seen starting; it is known only as
-	// the genuine smss.exe parent of a child.
-	inferred bool
-	// pending: recorded data, a master candidate while another master is
-	// alive; it becomes the master of a new boot once it starts its
-	// session children, or a second master at confirmBy.
-	pending   bool
-	confirmBy int64
-	children  uint8
-	// silent: a candidate without parent evidence (no parent PID or
-	// image); timing out says nothing about a second master.
-	silent bool
-	// booting: the candidate runs boot-phase programs (autochk,
-	// poqexec...): a boot, however long it takes, until it exits.
-	booting bool
-	// rejected: a candidate that timed out or exited (a second master);
-	// it keeps the master role so its children are judged as children.
-	rejected bool
-
-	pid     uint32
-	keyHash uint64
-	start   int64 // creation time (Unix ns), or first seen for a running process
-	// startKnown: start is the real creation time (not when a snapshot
-	// first saw the process).
-	startKnown bool
-	exited     bool
-	exit       int64
-
-	// Session-child life.
-	deadline int64 // start + child_window; noDeadline once settled
-	session  uint32
-	hasSess  bool
-
-	parentSlot int32  // the tracked parent when the instance started, or -1
-	fired      uint32 // bit per Rule already fired for this instance
-	info       ProcessInfo
-	parent     ProcessInfo
-	spawned    [maxSpawned]spawn
-	nSpawned   uint8
-	more       uint32 // spawned beyond maxSpawned
-}
-
-func (in *instance) hasFired(r Rule) bool { return in.fired&(1<<r) != 0 }
 
 // aggState is the flood control for one rule on this engine.
 type aggState struct {
@@ -92,6 +32,13 @@ type aggState struct {
 // single-threaded and deterministic: feed it events in time order with
 // Handle, and the advance of time with Advance; the same events give the
 // same violations whatever the wall clock does.
+//
+// The engine is two layers. The host model (instance.go, boot.go,
+// exitproof.go, roles.go) keeps the facts of DETECTION.md's evidence
+// rules: which smss.exe instances run and in which role, which boot they
+// belong to, whether this source proves exit delivery, which master
+// candidates are undecided. The rules (one rule_*.go file each) turn those
+// facts into a violation, a check not made (with its Gap), or nothing.
 type Engine struct {
 	d     *Detector
 	cfg   *Config
@@ -99,16 +46,27 @@ type Engine struct {
 	host  string
 	src   etw.Source
 	sink  Sink
+	// shared holds what every source of this host proves about boots.
+	shared *Host
 
-	now int64
-	// exitProof is the time of the first process-exit record of this boot
-	// (recorded data): a child that started after it would have had its
-	// exit recorded too. exitsAlways: live ETW, where exits are delivered.
-	exitProof   int64
-	exitsAlways bool
-	live        bool // live ETW: boot known from the system, exits always delivered
-	bootTime    int64
-	epoch       uint32
+	now  int64
+	live bool // live ETW: boot known from the system, exits always delivered
+	// proof is what this source showed about delivering exits in the
+	// current boot (evidence rule 2).
+	proof exitProof
+	// awaiting counts session children past their deadline whose
+	// persistence waits for an exit record proving delivery after it.
+	awaiting int
+	bootTime int64
+	// bootStart is when the current boot began (its earliest evidence),
+	// 0 before any boot was seen.
+	bootStart int64
+	epoch     uint32
+	// session0 is the session child that set up session 0 in this boot
+	// (it started wininit.exe), or -1.
+	session0 int32
+	// sharedSeen indexes the host's boots already applied to this engine.
+	sharedSeen int
 
 	inst      []instance
 	free      []int32
@@ -116,8 +74,11 @@ type Engine struct {
 	byKey     map[uint64]int32
 	pidFilter []uint16
 	master    int32
-	pending   int32
-	next      int64 // earliest pending deadline
+	// pending is the latest master candidate, or -1; pendingN counts
+	// the candidates undecided.
+	pending  int32
+	pendingN int
+	next     int64 // earliest pending deadline
 
 	agg      [numRules]aggState
 	aggNext  int64
@@ -137,12 +98,13 @@ type Engine struct {
 	bootAllow map[string]bool
 }
 
-func newEngine(d *Detector, host string, src etw.Source, sink Sink) *Engine {
+func newEngine(d *Detector, h *Host, src etw.Source, sink Sink) *Engine {
 	e := &Engine{
 		d:         d,
 		cfg:       &d.cfg,
 		paths:     d.paths,
-		host:      host,
+		host:      h.name,
+		shared:    h,
 		src:       src,
 		sink:      sink,
 		live:      src == etw.SourceETW,
@@ -152,14 +114,16 @@ func newEngine(d *Detector, host string, src etw.Source, sink Sink) *Engine {
 		pidFilter: make([]uint16, 1<<pidFilterBits),
 		master:    -1,
 		pending:   -1,
+		session0:  -1,
 		next:      noDeadline,
 		aggNext:   noDeadline,
 		keyBuf:    make([]byte, 0, 256),
 		msgBuf:    make([]byte, 0, 256),
 	}
-	e.exitsAlways = e.live
+	e.proof.always = e.live
 	e.bootAllow = map[string]bool{}
 	e.regState.init()
+	h.engines = append(h.engines, e)
 	return e
 }
 
@@ -200,13 +164,16 @@ func (e *Engine) Handle(ev *etw.Event) {
 }
 
 // Advance moves the engine's clock to now (Unix ns): session children past
-// their window, unconfirmed master candidates and aggregation windows are
-// settled. Time never goes back.
+// their window, boots other sources of the host proved, and aggregation
+// windows are settled. Time never goes back.
 func (e *Engine) Advance(now int64) {
 	if now <= e.now {
 		return
 	}
 	e.now = now
+	if e.sharedSeen < len(e.shared.boots) {
+		e.applySharedBoots(now)
+	}
 	if now >= e.next {
 		e.settleDeadlines(now)
 	}
@@ -215,28 +182,24 @@ func (e *Engine) Advance(now int64) {
 	}
 }
 
-// Flush emits what aggregation still holds. Call it at the end of a
-// recorded input or when the sensor stops.
+// Flush ends the input: what is still undecided becomes a check not made
+// (a child waiting for proof of exit delivery, a master candidate), and
+// aggregation emits what it holds. Call it at the end of a recorded input
+// or when the sensor stops.
 func (e *Engine) Flush() {
+	e.applySharedBoots(noDeadline - 1)
+	e.decideCandidateAtEnd()
+	e.giveUpAwaiting()
 	e.flushAggregates(e.now, true)
 }
 
-// settleDeadlines fires what is due at now and recomputes e.next.
+// settleDeadlines handles the session children whose window ended by now
+// and recomputes e.next.
 func (e *Engine) settleDeadlines(now int64) {
 	next := noDeadline
 	for i := range e.inst {
 		in := &e.inst[i]
-		if !in.used {
-			continue
-		}
-		if in.pending && !in.booting {
-			if in.confirmBy <= now {
-				e.rejectCandidate(int32(i), in.confirmBy)
-			} else if in.confirmBy < next {
-				next = in.confirmBy
-			}
-		}
-		if in.deadline == noDeadline || in.role != RoleChild || in.exited {
+		if !in.used || in.deadline == noDeadline || in.role != RoleChild || in.exited || in.awaitProof {
 			continue
 		}
 		if in.deadline > now {
@@ -245,14 +208,7 @@ func (e *Engine) settleDeadlines(now int64) {
 			}
 			continue
 		}
-		// The child is still alive at its deadline. That proves something
-		// only if the source was delivering exits when the child started.
-		in.deadline = noDeadline
-		if e.exitsProven(in.start) {
-			e.firePersistent(in, in.start+int64(e.cfg.ChildWindow))
-		} else {
-			e.stats.Unevaluated[RulePersistentChild][GapExits]++
-		}
+		e.childPastDeadline(in)
 	}
 	e.next = next
 }
@@ -288,12 +244,21 @@ func (e *Engine) onStart(ev *etw.Event) {
 		parent = e.parentOf(ev, true)
 	}
 	if cls == nameOther && parent < 0 {
-		return
+		if ev.Known&etw.FieldParentImage == 0 || !endsWithSmss(p.ParentImage) {
+			return
+		}
+		// Started by an smss.exe whose own start this source never
+		// recorded: an instance of unknown role (evidence rule 8).
+		parent = e.untrackedSmssParent(ev)
+		if parent < 0 {
+			return
+		}
 	}
 	if cls == nameSmss {
 		parent = e.onSmss(ev, parent)
 	}
 	if parent >= 0 && e.inst[parent].used {
+		e.noteBootGoesOn(parent, startOf(ev))
 		e.onSpawn(parent, ev, cls)
 	}
 	if cls == nameCsrss || cls == nameWininit || cls == nameWinlogon {
@@ -301,88 +266,17 @@ func (e *Engine) onStart(ev *etw.Event) {
 	}
 }
 
-// onPIDSeen handles a start for a PID that is tracked: either the same
-// process seen again (true: ignore the event) or PID reuse, which retires
-// the old instance.
-func (e *Engine) onPIDSeen(ev *etw.Event) (duplicate bool) {
-	slot, ok := e.byPID[ev.Proc.PID]
-	if !ok {
-		return false
-	}
-	in := &e.inst[slot]
-	if e.sameProcess(in, ev) {
-		e.stats.Duplicates++
-		return true
-	}
-	e.stats.PIDReused++
-	wasMaster := slot == e.master
-	e.retire(slot)
-	if wasMaster {
-		// The master lives until shutdown: its PID in use by another
-		// process means that boot is over.
-		e.newBoot()
-	}
-	return false
-}
-
-// sameProcess reports whether ev describes the tracked instance (identity
-// is PID plus start time or unique key).
-func (e *Engine) sameProcess(in *instance, ev *etw.Event) bool {
-	if ev.Known&etw.FieldKey != 0 && in.info.Known&etw.FieldKey != 0 {
-		return ev.Proc.Key == in.info.Key
-	}
-	if ev.Known&etw.FieldCreateTime != 0 && in.info.Known&etw.FieldCreateTime != 0 {
-		return ev.Proc.CreateTime == in.info.CreateTime
-	}
-	return false
-}
-
-// parentOf returns the slot of the tracked instance that ev names as its
-// parent, or -1. A tracked instance whose PID was reused by a process we
-// never saw start is recognised (parent key or image disagree, or the
-// instance exited before ev started) and not taken as the parent.
-func (e *Engine) parentOf(ev *etw.Event, byKey bool) int32 {
-	p := &ev.Proc
-	var slot int32
-	var ok bool
-	if !byKey {
-		slot, ok = e.byPID[p.ParentPID]
-	} else {
-		slot, ok = e.byKey[e.hashKey(p.ParentKey)]
-		if ok && ev.Known&etw.FieldParentPID != 0 && e.inst[slot].info.Known&etw.FieldPID != 0 && e.inst[slot].pid != p.ParentPID {
-			return -1
-		}
-	}
-	if !ok {
-		return -1
-	}
-	in := &e.inst[slot]
-	if ev.Known&etw.FieldParentKey != 0 && in.info.Known&etw.FieldKey != 0 && p.ParentKey != in.info.Key {
-		return -1
-	}
-	if ev.Known&etw.FieldParentImage != 0 && !isSmssName(etw.BaseName(p.ParentImage)) {
-		return -1
-	}
-	t := ev.Time
-	if ev.Known&etw.FieldCreateTime != 0 {
-		t = p.CreateTime
-	}
-	if in.exited && t > in.exit+exitTolerance {
-		return -1
-	}
-	if in.start != 0 && t < in.start-exitTolerance {
-		return -1
-	}
-	return slot
-}
-
 // onExit handles a process exit.
 func (e *Engine) onExit(ev *etw.Event) {
 	e.stats.Exits++
-	if e.exitProof == 0 {
-		e.exitProof = ev.Time
-	}
 	p := &ev.Proc
+	exit := ev.Time
+	if ev.Known&etw.FieldExitTime != 0 {
+		exit = p.ExitTime
+	}
+	if e.proof.first == 0 || e.awaiting > 0 {
+		e.proveExits(ev, exit)
+	}
 	slot := int32(-1)
 	if ev.Known&etw.FieldPID != 0 {
 		if !e.mayTrack(p.PID) {
@@ -412,121 +306,17 @@ func (e *Engine) onExit(ev *etw.Event) {
 	if ev.Known&etw.FieldCreateTime != 0 && in.info.Known&etw.FieldCreateTime != 0 && p.CreateTime != in.info.CreateTime {
 		return
 	}
-	exit := ev.Time
-	if ev.Known&etw.FieldExitTime != 0 {
-		exit = p.ExitTime
-	}
 	in.exited, in.exit = true, exit
 	in.info.ExitTime = exit
 	in.info.Known |= etw.FieldExitTime
-	if in.role == RoleChild && !in.hasFired(RulePersistentChild) {
-		// Its own exit record after the deadline is proof it outlived
-		// the window.
-		if exit > in.start+int64(e.cfg.ChildWindow) {
-			e.firePersistent(in, exit)
-		}
-		in.deadline = noDeadline
+	if in.role == RoleChild {
+		e.childExited(in, exit)
 	}
 	if in.pending {
 		// A new boot's master never exits: a candidate that does was a
-		// second master while the first was alive.
+		// second master while the first was alive (evidence rule 7).
 		e.rejectCandidate(slot, exit)
-	}
-}
-
-// exitsProven reports whether a child that started at start would have
-// had its exit recorded: always live; in recorded data once the source
-// delivered an exit record, in this boot, no later than that start.
-func (e *Engine) exitsProven(start int64) bool {
-	return e.exitsAlways || (e.exitProof != 0 && e.exitProof <= start)
-}
-
-// onBoot handles OS start-up evidence.
-func (e *Engine) onBoot(ev *etw.Event) {
-	if ev.Boot.SystemRoot != "" {
-		if root, ok := systemRootDir(ev.Boot.SystemRoot); ok {
-			e.paths.setRoot(root)
-		}
-	}
-	if ev.Boot.SystemDevice != "" && len(e.paths.devices) < maxDevices {
-		e.paths.mapDevice(ev.Boot.SystemDevice, e.paths.root.vol)
-	}
-	if ev.Time+int64(e.cfg.LateMasterAfter) < e.now {
-		// A boot record older than what the engine has seen cannot be
-		// placed: ordering is the reader's job. Count it, ignore it.
-		e.stats.LateBoots++
 		return
 	}
-	hasBootTime := ev.Known&etw.FieldBootTime != 0
-	bt := ev.Time
-	if hasBootTime {
-		bt = ev.Boot.BootTime
-	}
-	// Is this the boot the current master belongs to?
-	if e.master >= 0 {
-		m := &e.inst[e.master]
-		sameBoot := false
-		switch {
-		case m.start == 0:
-			sameBoot = true
-		case hasBootTime:
-			sameBoot = bt <= m.start+exitTolerance && (e.bootTime == 0 || bt >= e.bootTime-60e9)
-		default:
-			// 4608 / 6005 come tens of seconds after the master starts.
-			sameBoot = ev.Time >= m.start && ev.Time-m.start <= int64(e.cfg.LateMasterAfter)
-		}
-		if sameBoot {
-			if hasBootTime && e.bootTime == 0 {
-				e.bootTime = bt
-				e.checkLateMaster(m)
-			}
-			return
-		}
-	} else if e.bootTime != 0 && hasBootTime && absDiff(bt, e.bootTime) < 60e9 {
-		return // another record of the boot we know
-	} else if e.bootTime != 0 && !hasBootTime && ev.Time-e.bootTime >= 0 && ev.Time-e.bootTime <= int64(e.cfg.LateMasterAfter) {
-		return
-	}
-	e.newBoot()
-	if hasBootTime {
-		e.bootTime = bt
-	} else {
-		e.bootTime = 0
-	}
-	e.stats.Boots++
-	e.addBoot(BootReport{Time: ev.Time, BootTime: e.bootTime, Evidence: "boot record"})
-	e.bootOpen = true
-}
-
-func absDiff(a, b int64) int64 {
-	if a > b {
-		return a - b
-	}
-	return b - a
-}
-
-// maxBoots bounds the boots an engine lists in its report.
-const maxBoots = 256
-
-// addBoot records a boot for the report, bounded.
-func (e *Engine) addBoot(b BootReport) {
-	if len(e.boots) < maxBoots {
-		e.boots = append(e.boots, b)
-	} else {
-		e.stats.BootsDropped++
-	}
-}
-
-// newBoot forgets the previous boot's instances.
-func (e *Engine) newBoot() {
-	for i := range e.inst {
-		if e.inst[i].used {
-			e.retire(int32(i))
-		}
-	}
-	e.epoch++
-	e.master, e.pending = -1, -1
-	e.bootTime = 0
-	e.exitProof = 0
-	e.next = noDeadline
+	e.noteBootGoesOn(slot, exit)
 }

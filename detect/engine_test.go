@@ -13,15 +13,26 @@ import (
 )
 
 func TestPersistentChildNeedsProofOfExits(t *testing.T) {
+	// Two children start at 17 s and never exit; their deadline is 47.4 s
+	// at the latest. Evidence rule 2: the source must deliver a System32
+	// program's exit in the boot before each start and another after its
+	// deadline.
+	sys := sys32 + "svchost.exe"
+	user := `C:\Users\alice\AppData\Local\app.exe`
 	cases := []struct {
 		name      string
-		exitAt    float64 // an unrelated exit record; 0: none
+		exits     []float64 // times of unrelated exit records
+		image     string
 		wantFired int
+		wantGap   detect.Gap
 	}{
-		{"no exit records: absence proves nothing", 0, 0},
-		{"an exit record before the children started proves exits", 10, 2},
-		{"exits delivered only after the children started prove nothing", 20, 0},
-		{"exits delivered only after the deadline prove nothing", 100, 0},
+		{"no exit records: absence proves nothing", nil, sys, 0, detect.GapExitsBefore},
+		{"exits before the start and after the deadline prove delivery", []float64{10, 100}, sys, 2, detect.GapNone},
+		{"an exit before the start alone proves nothing after the deadline", []float64{10}, sys, 0, detect.GapExitsAfter},
+		{"exits delivered only after the children started prove nothing", []float64{20, 100}, sys, 0, detect.GapExitsBefore},
+		{"exits delivered only after the deadline prove nothing", []float64{100}, sys, 0, detect.GapExitsBefore},
+		{"exits of programs outside System32 prove nothing", []float64{10, 100}, user, 0, detect.GapExitsBefore},
+		{"exits of the previous boot's shutdown prove nothing", []float64{1, 100}, sys, 0, detect.GapExitsBefore},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -33,8 +44,11 @@ func TestPersistentChildNeedsProofOfExits(t *testing.T) {
 				proc(etw.SourceSysmon, 17.4, 584, 404, smssImg, smssImg, `\SystemRoot\System32\smss.exe 000000d0 00000084`),
 				proc(etw.SourceSysmon, 17.6, 676, 584, sys32+"winlogon.exe", smssImg, ""),
 			}
-			if tc.exitAt > 0 {
-				evs = append(evs, exitOf(etw.SourceSysmon, tc.exitAt, 9999))
+			for _, sec := range tc.exits {
+				x := exitOf(etw.SourceSysmon, sec, 9999)
+				x.Known |= etw.FieldImage
+				x.Proc.Image = tc.image
+				evs = append(evs, x)
 			}
 			sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time < evs[j].Time })
 			for i := range evs {
@@ -45,8 +59,8 @@ func TestPersistentChildNeedsProofOfExits(t *testing.T) {
 			if got := rec.count(detect.RulePersistentChild); got != tc.wantFired {
 				t.Fatalf("persistent_child fired %d times, want %d", got, tc.wantFired)
 			}
-			if tc.wantFired == 0 && e.Stats().Unevaluated[detect.RulePersistentChild][detect.GapExits] != 2 {
-				t.Fatal("the summary does not say the check could not be made")
+			if tc.wantFired == 0 && e.Stats().Unevaluated[detect.RulePersistentChild][tc.wantGap] != 2 {
+				t.Fatalf("the summary does not say why the check could not be made (%v): %v", tc.wantGap, e.Stats().Unevaluated[detect.RulePersistentChild])
 			}
 		})
 	}
@@ -238,8 +252,9 @@ func TestMasterKnownOnlyFromChildParent(t *testing.T) {
 		x := exitOf(etw.SourceSysmon, float64(100*(i+1))+0.1, pid)
 		e.Handle(&x)
 	}
-	// A real rogue: parent is not the inferred master.
-	r := proc(etw.SourceSysmon, 400, 5000, 6000, smssImg, smssImg, `\SystemRoot\System32\smss.exe 000000d4 00000084`)
+	// A real rogue: its parent is an smss.exe outside System32, not the
+	// inferred master.
+	r := proc(etw.SourceSysmon, 400, 5000, 6000, smssImg, `C:\Users\Public\smss.exe`, `\SystemRoot\System32\smss.exe 000000d4 00000084`)
 	e.Handle(&r)
 	if rec.count(detect.RuleParent) != 1 || len(rec.got) != 1 {
 		t.Fatalf("got %+v", rec.got)

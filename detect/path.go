@@ -163,6 +163,17 @@ func hasPrefixFold(s, lowerPrefix string) bool {
 // (":x"), other volumes and lookalike letters do not match. An NT device
 // path on a device that is not mapped to a drive gives pathUnknown.
 func (m *pathMatcher) inSystem32(path, name string) pathVerdict {
+	return m.system32(path, name, false)
+}
+
+// underSystem32 reports whether path is a program in <SystemRoot>\System32
+// or a folder below it (evidence rule 2's "programs under System32"), with
+// the same rules as inSystem32.
+func (m *pathMatcher) underSystem32(path string) pathVerdict {
+	return m.system32(path, "", true)
+}
+
+func (m *pathMatcher) system32(path, name string, sub bool) pathVerdict {
 	s := path
 	switch {
 	case hasPrefixFold(s, `\??\`):
@@ -214,10 +225,16 @@ func (m *pathMatcher) inSystem32(path, name string) pathVerdict {
 		}
 		if last != "" {
 			// The previous segment was a folder.
-			if idx >= len(want) || !equalFoldASCII(last, want[idx]) {
+			switch {
+			case idx >= len(want):
+				if !sub {
+					return pathMismatch
+				}
+			case !equalFoldASCII(last, want[idx]):
 				return pathMismatch
+			default:
+				idx++
 			}
-			idx++
 		}
 		last = seg
 	}

@@ -28,9 +28,11 @@ const (
 	// GapClock: the boot time is later than the master's start (the two
 	// records come from different clocks).
 	GapClock
-	// GapExits: the source has not delivered any process-exit record, so
-	// a child's absence of exit proves nothing.
-	GapExits
+	// GapExitsBefore: the source delivered no exit of a System32 program
+	// in this boot before the child started (a filtered export, exits
+	// logged for some programs only, Security auditing at boot): the
+	// child's missing exit proves nothing.
+	GapExitsBefore
 	// GapSessionParent: a session process whose parent is not known.
 	GapSessionParent
 	// GapRunning: an already-running process's parent may have been
@@ -41,6 +43,15 @@ const (
 	// GapCreateTime: an already-running process whose creation time the
 	// source could not read.
 	GapCreateTime
+	// GapExitsAfter: the source delivered no exit of a System32 program
+	// after the child's deadline before its boot or the input ended.
+	GapExitsAfter
+	// GapUndecided: a master candidate neither confirmed as a new boot nor
+	// proven a second master when the input ended.
+	GapUndecided
+	// GapRoleUnknown: the parent smss.exe was never seen starting and its
+	// role is not known (evidence rule 8).
+	GapRoleUnknown
 
 	numGaps
 )
@@ -59,11 +70,14 @@ var gapText = [numGaps]string{
 	GapCreator:       "no creator PID",
 	GapBootTime:      "no boot time",
 	GapClock:         "boot time after master start (different clocks)",
-	GapExits:         "source delivered no process-exit record",
+	GapExitsBefore:   "source delivered no System32 exit in this boot before the child started",
 	GapSessionParent: "parent unknown",
 	GapRunning:       "already-running process (parent may be a reused PID)",
 	GapNoDefault:     "value has no default to compare with",
 	GapCreateTime:    "creation time unknown (already-running process)",
+	GapExitsAfter:    "source delivered no System32 exit after the child's deadline in its boot",
+	GapUndecided:     "master candidate undecided at end of input",
+	GapRoleUnknown:   "parent smss.exe of unknown role (its start not recorded)",
 }
 
 // String describes the gap.
@@ -83,7 +97,7 @@ type Stats struct {
 	// Boots counts boots seen (boot records or a new master).
 	Boots uint64
 	// Instances counts smss.exe instances tracked, by role.
-	Instances [4]uint64
+	Instances [NumRoles]uint64
 	// Violations counts alerts emitted, by rule (aggregated ones once).
 	Violations [NumRules]uint64
 	// Aggregated counts alerts folded into aggregated alerts, by rule.
@@ -98,6 +112,16 @@ type Stats struct {
 	RetiredExited uint64
 	// LateBoots counts boot records older than the engine's time, ignored.
 	LateBoots uint64
+	// UnplacedBoots counts EventLog 6005 records (no OS start time) that
+	// no other evidence placed in a boot: the service restarted, or the
+	// boot's other records are missing. They begin no boot.
+	UnplacedBoots uint64
+	// HostBoots counts boots this engine took from another source of its
+	// host (a confirmed candidate, a session-0 child).
+	HostBoots uint64
+	// UnknownRole counts smss.exe instances known only as a parent and
+	// tracked with an unknown role.
+	UnknownRole uint64
 	// BootsDropped counts boots left out of the report (too many).
 	BootsDropped uint64
 	// PIDReused counts tracked instances replaced by a new process with

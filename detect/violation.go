@@ -17,9 +17,17 @@ const (
 	RoleChild
 	// RoleRogue is any other smss.exe.
 	RoleRogue
+	// RoleUnknown is an smss.exe whose role the evidence does not decide:
+	// one known only as a parent, or the child of one (evidence rule 8).
+	RoleUnknown
+
+	numRoles
 )
 
-var roleNames = [...]string{"", "master", "session_child", "rogue"}
+// NumRoles is the number of roles, for tables indexed by Role.
+const NumRoles = int(numRoles)
+
+var roleNames = [...]string{"", "master", "session_child", "rogue", "unknown"}
 
 // String returns the role's name as used in alerts.
 func (r Role) String() string {
@@ -123,7 +131,7 @@ type Violation struct {
 // Techniques returns the ATT&CK technique IDs for v: the rule's, except for
 // smss.unexpected_child where it depends on the role.
 func (v *Violation) Techniques() []string {
-	if v.Rule == RuleUnexpectedChild && v.Evidence.Role == RoleMaster {
+	if v.Rule == RuleUnexpectedChild && (v.Evidence.Role == RoleMaster || v.Evidence.Role == RoleUnknown) {
 		return techBootExecute
 	}
 	return v.Rule.Techniques()
