@@ -2,7 +2,7 @@
 GO        ?= go
 BIN       ?= bin
 PKGS      := ./...
-DEMO      ?= testdata/demo.jsonl
+DEMO      ?= cmd/smsswatch/testdata/demo.jsonl
 BENCHTIME ?= 1s
 COUNT     ?= 6
 FUZZTIME  ?= 20s

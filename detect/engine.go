@@ -274,7 +274,7 @@ func (e *Engine) onExit(ev *etw.Event) {
 	if ev.Known&etw.FieldExitTime != 0 {
 		exit = p.ExitTime
 	}
-	if e.proof.first == 0 || e.awaiting > 0 {
+	if !e.proof.always && (e.proof.first == 0 || e.awaiting > 0) {
 		e.proveExits(ev, exit)
 	}
 	slot := int32(-1)

@@ -264,9 +264,9 @@ func TestMasterKnownOnlyFromChildParent(t *testing.T) {
 // TestRegistryEvasionsEachFire: every line of rule_registry_evasions.jsonl
 // is an evasion of the servicing and writer exemptions, and each fires.
 func TestRegistryEvasionsEachFire(t *testing.T) {
-	got := runTrace(t, "../testdata/rule_registry_evasions.jsonl", detect.DefaultConfig())
+	got := runTrace(t, "testdata/traces/rule_registry_evasions.jsonl", detect.DefaultConfig())
 	lines := 0
-	data, err := os.ReadFile("../testdata/rule_registry_evasions.jsonl")
+	data, err := os.ReadFile("testdata/traces/rule_registry_evasions.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}

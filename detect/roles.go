@@ -68,7 +68,6 @@ func (e *Engine) onSmss(ev *etw.Event, parent int32) int32 {
 	hasPPID := k&etw.FieldParentPID != 0
 	hasPImage := k&etw.FieldParentImage != 0
 	parentSystem := (hasPPID && p.ParentPID == 4) || (!hasPPID && hasPImage && equalFoldASCII(p.ParentImage, "system"))
-	genuineParent := hasPImage && isSmssName(etw.BaseName(p.ParentImage)) && e.paths.inSystem32(p.ParentImage, "smss.exe") != pathMismatch
 	hasCmd := k&etw.FieldCommandLine != 0
 
 	role := RoleRogue
@@ -102,13 +101,13 @@ func (e *Engine) onSmss(ev *etw.Event, parent int32) int32 {
 		// Only the parent's image is known (Security 4688 often has no
 		// parent PID): a genuine smss.exe parent is taken as the master,
 		// anything else is positive evidence.
-		if genuineParent {
+		if e.genuineSmssParent(ev) {
 			role = RoleChild
 			e.stats.Unevaluated[RuleParent][GapParent]++
 		} else {
 			fireParent = true
 		}
-	case genuineParent && e.master >= 0:
+	case e.master >= 0 && e.genuineSmssParent(ev):
 		// A genuine smss.exe this source never saw start, and not the
 		// master: an smss.exe of unknown role (evidence rule 8).
 		parent = e.inferParent(ev, RoleUnknown)
@@ -119,7 +118,7 @@ func (e *Engine) onSmss(ev *etw.Event, parent int32) int32 {
 	case hasPImage:
 		// The master of this boot is not known (the sensor or the log
 		// started later): a genuine smss.exe parent is taken as the master.
-		if genuineParent {
+		if e.genuineSmssParent(ev) {
 			role = RoleChild
 			parent = e.inferParent(ev, RoleMaster)
 		} else {
@@ -137,8 +136,8 @@ func (e *Engine) onSmss(ev *etw.Event, parent int32) int32 {
 		switch {
 		case m.exited:
 			e.newBoot() // the previous boot's master is gone
-		case e.live:
-			// Live, the boot is known: a second master.
+		case e.live && e.bootTime != 0:
+			// Live, the system told the boot: a second master.
 			role, second = RoleRogue, parentSystem
 			if !parentSystem {
 				e.stats.Unevaluated[RuleSecondMaster][GapParent]++
@@ -183,6 +182,13 @@ func (e *Engine) onSmss(ev *etw.Event, parent int32) int32 {
 	e.checkUser(in, ev)
 	e.checkCommandLine(in, ev)
 	return parent
+}
+
+// genuineSmssParent reports whether ev's parent image is smss.exe in
+// System32 (or on a volume the detector cannot place).
+func (e *Engine) genuineSmssParent(ev *etw.Event) bool {
+	return ev.Known&etw.FieldParentImage != 0 && isSmssName(etw.BaseName(ev.Proc.ParentImage)) &&
+		e.paths.inSystem32(ev.Proc.ParentImage, "smss.exe") != pathMismatch
 }
 
 // unknownRole is the role of an smss.exe whose parent is an smss.exe of

@@ -2,16 +2,16 @@ package detect_test
 
 import (
 	"bufio"
-	"errors"
-	"io"
+	"context"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smsswatch/smsswatch/detect"
-	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/detect/recorded"
 )
 
 // collected is what a trace run produced.
@@ -33,15 +33,17 @@ func (c *collected) rules() []string {
 	return out
 }
 
-// runTrace replays a native trace through real engines, one per (host,
-// source), in file order.
+// runTrace replays a native trace through the real recorded pipeline
+// (package recorded: reorder per (host, source), boot records to every
+// stream of their host, one detect.Host per host).
 func runTrace(t testing.TB, path string, cfg detect.Config) *collected {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	return runFiles(t, cfg, path)
+}
+
+// runFiles runs the recorded pipeline over paths.
+func runFiles(t testing.TB, cfg detect.Config, paths ...string) *collected {
+	t.Helper()
 	d, err := detect.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -52,28 +54,15 @@ func runTrace(t testing.TB, path string, cfg detect.Config) *collected {
 		cp.Evidence.Spawned = append([]string(nil), v.Evidence.Spawned...)
 		c.violations = append(c.violations, cp)
 	})
-	r := etw.NewTraceReader(f, path, etw.SkipFunc(func(file string, rec int64, reason string) {
-		t.Errorf("%s:%d: skipped: %s", file, rec, reason)
-	}))
-	var ev etw.Event
-	for {
-		err := r.Next(&ev)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		key := ev.Host + "/" + ev.Source.String()
-		e := c.engines[key]
-		if e == nil {
-			e = d.Engine(ev.Host, ev.Source, sink)
-			c.engines[key] = e
-		}
-		e.Handle(&ev)
+	p := recorded.New(d, sink, recorded.Options{ReorderWindow: 15 * time.Minute, ReorderMax: 1 << 16})
+	if err := p.Run(context.Background(), paths); err != nil {
+		t.Fatal(err)
 	}
-	for _, e := range c.engines {
-		e.Flush()
+	for _, n := range p.Skips().Notes {
+		t.Errorf("skipped: %s", n)
+	}
+	for _, st := range p.Streams() {
+		c.engines[st.Key.Host+"/"+st.Key.Source.String()] = st.Engine
 	}
 	return c
 }
@@ -99,11 +88,11 @@ func expectedRules(t testing.TB, path string) []string {
 	return nil
 }
 
-// TestTraces replays every trace under testdata/ and checks that exactly
+// TestTraces replays every trace under testdata/traces/ and checks that exactly
 // the rules its header expects fire: each rule on its own trace, nothing
 // on the normal ones.
 func TestTraces(t *testing.T) {
-	paths, err := filepath.Glob("../testdata/*.jsonl")
+	paths, err := filepath.Glob("testdata/traces/*.jsonl")
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no traces: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/smsswatch/smsswatch/detect/recorded"
 	"github.com/smsswatch/smsswatch/etw"
 )
 
@@ -43,7 +44,7 @@ func runConvert(_ context.Context, args []string, io stdio) int {
 		defer f.Close()
 		out = f
 	}
-	var skips skipLog
+	var skips recorded.Skips
 	tw := etw.NewTraceWriter(out)
 	var n int64
 	for _, path := range fs.Args() {
@@ -59,18 +60,18 @@ func runConvert(_ context.Context, args []string, io stdio) int {
 		fmt.Fprintf(io.err, "smsswatch convert: %s\n", sanitizeLine(err.Error()))
 		return exitError
 	}
-	fmt.Fprintf(io.err, "smsswatch convert: %d event(s) written, %d record(s) skipped\n", n, skips.total)
-	for _, note := range skips.notes {
+	fmt.Fprintf(io.err, "smsswatch convert: %d event(s) written, %d record(s) skipped\n", n, skips.Total)
+	for _, note := range skips.Notes {
 		fmt.Fprintf(io.err, "  %s\n", sanitizeLine(note))
 	}
-	if *strict && skips.total > 0 {
+	if *strict && skips.Total > 0 {
 		fmt.Fprintf(io.err, "smsswatch convert: %v\n", errStrict)
 		return exitError
 	}
 	return exitOK
 }
 
-func convertFile(path string, tw *etw.TraceWriter, skips *skipLog) (int64, error) {
+func convertFile(path string, tw *etw.TraceWriter, skips *recorded.Skips) (int64, error) {
 	rd, closer, err := etw.Open(path, skips)
 	if err != nil {
 		return 0, err

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/smsswatch/smsswatch/detect"
+	"github.com/smsswatch/smsswatch/detect/recorded"
 	"github.com/smsswatch/smsswatch/stream"
 )
 
@@ -88,19 +89,12 @@ func runHunt(_ context.Context, args []string, io stdio) int {
 		return exitError
 	}
 	out := newAlertWriter(io.out)
-	rec := newRecorded(det, out, recordedOptions{reorderWindow: *window, reorderMax: *maxBuf})
-	if err := rec.prescanIfMany(fs.Args()); err != nil {
+	rec := recorded.New(det, out, recorded.Options{ReorderWindow: *window, ReorderMax: *maxBuf})
+	if err := rec.Run(context.Background(), fs.Args()); err != nil {
+		out.flush()
 		fmt.Fprintf(io.err, "smsswatch hunt: %s\n", sanitizeLine(err.Error()))
 		return exitError
 	}
-	for _, path := range fs.Args() {
-		if err := rec.readFile(path); err != nil {
-			out.flush()
-			fmt.Fprintf(io.err, "smsswatch hunt: %s\n", sanitizeLine(err.Error()))
-			return exitError
-		}
-	}
-	rec.finish()
 	if err := out.flush(); err != nil {
 		fmt.Fprintf(io.err, "smsswatch hunt: write: %s\n", sanitizeLine(err.Error()))
 		return exitError
@@ -110,7 +104,7 @@ func runHunt(_ context.Context, args []string, io stdio) int {
 		writeTrees(io.err, rec)
 	}
 	switch {
-	case *strict && rec.skips.total > 0:
+	case *strict && rec.Skips().Total > 0:
 		fmt.Fprintf(io.err, "smsswatch hunt: %v\n", errStrict)
 		return exitError
 	case out.written > 0:

@@ -54,15 +54,15 @@ func TestHuntExitCodesAndOutput(t *testing.T) {
 		rules     []string
 		errSubstr string
 	}{
-		{"normal boot is clean", []string{"hunt", "../../testdata/normal_boot.jsonl"}, exitOK, nil, "0 violation(s)"},
-		{"several files", []string{"hunt", "../../testdata/normal_boot.jsonl", "../../testdata/normal_rdp_sessions.jsonl"}, exitOK, nil, "2 file(s)"},
-		{"violations exit 1", []string{"hunt", "../../testdata/rule_parent.jsonl"}, exitViolations, []string{"smss.parent"}, "smss.parent 1"},
-		{"tree", []string{"hunt", "--tree", "../../testdata/normal_boot.jsonl"}, exitOK, nil, "└─ smss.exe 404  master"},
+		{"normal boot is clean", []string{"hunt", "../../detect/testdata/traces/normal_boot.jsonl"}, exitOK, nil, "0 violation(s)"},
+		{"several files", []string{"hunt", "../../detect/testdata/traces/normal_boot.jsonl", "../../detect/testdata/traces/normal_rdp_sessions.jsonl"}, exitOK, nil, "2 file(s)"},
+		{"violations exit 1", []string{"hunt", "../../detect/testdata/traces/rule_parent.jsonl"}, exitViolations, []string{"smss.parent"}, "smss.parent 1"},
+		{"tree", []string{"hunt", "--tree", "../../detect/testdata/traces/normal_boot.jsonl"}, exitOK, nil, "└─ smss.exe 404  master"},
 		{"missing file", []string{"hunt", "no/such/file.evtx"}, exitError, nil, "no/such/file.evtx"},
 		{"no files", []string{"hunt"}, exitError, nil, "no input files"},
 		{"bad flag", []string{"hunt", "--nope", "x"}, exitError, nil, "flag provided but not defined"},
-		{"disabled rule", []string{"hunt", "--disable-rules", "smss.parent", "../../testdata/rule_parent.jsonl"}, exitOK, nil, "0 violation(s)"},
-		{"bad rule name", []string{"hunt", "--disable-rules", "smss.nope", "../../testdata/rule_parent.jsonl"}, exitError, nil, "disable_rules"},
+		{"disabled rule", []string{"hunt", "--disable-rules", "smss.parent", "../../detect/testdata/traces/rule_parent.jsonl"}, exitOK, nil, "0 violation(s)"},
+		{"bad rule name", []string{"hunt", "--disable-rules", "smss.nope", "../../detect/testdata/traces/rule_parent.jsonl"}, exitError, nil, "disable_rules"},
 		{"help", []string{"hunt", "--help"}, exitOK, nil, "Examples:"},
 	}
 	for _, tc := range cases {
@@ -88,7 +88,7 @@ func TestHuntExitCodesAndOutput(t *testing.T) {
 // file and line; --strict turns them into exit 2; nothing panics.
 func TestHuntBadInput(t *testing.T) {
 	dir := t.TempDir()
-	good, err := os.ReadFile("../../testdata/rule_parent.jsonl")
+	good, err := os.ReadFile("../../detect/testdata/traces/rule_parent.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,11 +146,11 @@ func TestHuntHostileStringsStayOnOneLine(t *testing.T) {
 func TestConvertRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "demo.jsonl")
-	code, _, errOut := runCLI(t, "convert", "-o", out, "../../testdata/demo.jsonl")
+	code, _, errOut := runCLI(t, "convert", "-o", out, "testdata/demo.jsonl")
 	if code != exitOK || !strings.Contains(errOut, "event(s) written") {
 		t.Fatalf("convert: exit %d\n%s", code, errOut)
 	}
-	code1, a, _ := runCLI(t, "hunt", "../../testdata/demo.jsonl")
+	code1, a, _ := runCLI(t, "hunt", "testdata/demo.jsonl")
 	code2, b, _ := runCLI(t, "hunt", out)
 	if code1 != code2 || a != b || a == "" {
 		t.Fatalf("hunting the converted trace differs:\n%s\n---\n%s", a, b)

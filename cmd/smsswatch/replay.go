@@ -12,6 +12,7 @@ import (
 	"github.com/mattn/go-isatty"
 
 	"github.com/smsswatch/smsswatch/detect"
+	"github.com/smsswatch/smsswatch/detect/recorded"
 	"github.com/smsswatch/smsswatch/etw"
 	"github.com/smsswatch/smsswatch/stream"
 )
@@ -20,7 +21,7 @@ func init() {
 	register(&command{name: "replay", summary: "the sensor pipeline over recorded events: detector -> NATS", run: runReplay})
 }
 
-const replayExamples = `  smsswatch replay testdata/demo.jsonl
+const replayExamples = `  smsswatch replay cmd/smsswatch/testdata/demo.jsonl
   smsswatch replay --speed 10 capture.jsonl            (ten times the recorded pace)
   smsswatch replay --nats nats://127.0.0.1:4222 --jetstream Sysmon.evtx
 
@@ -167,7 +168,7 @@ func runReplay(ctx context.Context, args []string, io stdio) int {
 			}
 			return fail(fmt.Errorf("subscriber: %w", err))
 		}
-		return replayInto(ctx, io, pub, det, fs.Args(), recordedOptions{*window, *maxBuf}, *speed, func(n uint64) {
+		return replayInto(ctx, io, pub, det, fs.Args(), recorded.Options{ReorderWindow: *window, ReorderMax: *maxBuf}, *speed, func(n uint64) {
 			deadline := time.Now().Add(*wait)
 			for printed.Load() < n && time.Now().Before(deadline) && ctx.Err() == nil {
 				time.Sleep(20 * time.Millisecond)
@@ -181,27 +182,21 @@ func runReplay(ctx context.Context, args []string, io stdio) int {
 	if err != nil {
 		return fail(err)
 	}
-	return replayInto(ctx, io, pub, det, fs.Args(), recordedOptions{*window, *maxBuf}, *speed, nil)
+	return replayInto(ctx, io, pub, det, fs.Args(), recorded.Options{ReorderWindow: *window, ReorderMax: *maxBuf}, *speed, nil)
 }
 
 // replayInto runs the recorded pipeline into pub, closes it, and reports.
 // received, if set, waits for the consumer to see the published alerts.
 func replayInto(ctx context.Context, io stdio, pub *stream.Publisher, det *detect.Detector, files []string,
-	opts recordedOptions, speed float64, received func(n uint64)) int {
+	opts recorded.Options, speed float64, received func(n uint64)) int {
 	sink := &countingSink{next: pub}
-	rec := newRecorded(det, sink, opts)
 	p := &pacer{ctx: ctx, speed: speed}
-	rec.before = p.before
-	readErr := rec.prescanIfMany(files)
-	for _, path := range files {
-		if readErr != nil {
-			break
-		}
-		if readErr = rec.readFile(path); readErr != nil || ctx.Err() != nil {
-			break
-		}
+	opts.Before = p.before
+	rec := recorded.New(det, sink, opts)
+	readErr := rec.Run(ctx, files)
+	if errors.Is(readErr, context.Canceled) {
+		readErr = nil // stopped by a signal: report what was replayed
 	}
-	rec.finish()
 	closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	closeErr := pub.Close(closeCtx)
@@ -210,8 +205,8 @@ func replayInto(ctx context.Context, io stdio, pub *stream.Publisher, det *detec
 		received(st.Published)
 	}
 	fmt.Fprintf(io.err, "smsswatch replay: %d file(s), %d events, %d record(s) skipped, %d violation(s), %d published, %d dropped\n",
-		rec.files, rec.events, rec.skips.total, sink.n.Load(), st.Published, st.Dropped+st.SpoolDropped)
-	for _, n := range rec.skips.notes {
+		len(rec.Inputs()), rec.Events(), rec.Skips().Total, sink.n.Load(), st.Published, st.Dropped+st.SpoolDropped)
+	for _, n := range rec.Skips().Notes {
 		fmt.Fprintf(io.err, "  %s\n", sanitizeLine(n))
 	}
 	switch {

@@ -10,7 +10,7 @@ import (
 // detector, publishes to a nats-server it starts on 127.0.0.1, and its
 // subscriber prints every alert a downstream consumer receives.
 func TestReplayDemoThroughEmbeddedNATS(t *testing.T) {
-	code, out, errOut := runCLI(t, "replay", "--json", "../../testdata/demo.jsonl")
+	code, out, errOut := runCLI(t, "replay", "--json", "testdata/demo.jsonl")
 	if code != exitViolations {
 		t.Fatalf("exit %d, want %d\n%s", code, exitViolations, errOut)
 	}
@@ -23,7 +23,7 @@ func TestReplayDemoThroughEmbeddedNATS(t *testing.T) {
 		t.Fatalf("summary:\n%s", errOut)
 	}
 	// The same alerts as hunt: replay and hunt share the detector.
-	_, huntOut, _ := runCLI(t, "hunt", "../../testdata/demo.jsonl")
+	_, huntOut, _ := runCLI(t, "hunt", "testdata/demo.jsonl")
 	if strings.Join(sorted(huntRules(t, huntOut)), " ") != strings.Join(want, " ") {
 		t.Fatal("hunt and replay disagree")
 	}
@@ -37,7 +37,7 @@ func TestReplayErrors(t *testing.T) {
 	}{
 		{"no files", []string{"replay"}, "no input files"},
 		{"negative speed", []string{"replay", "--speed", "-1", "x"}, "--speed"},
-		{"unreachable NATS with a bad URL", []string{"replay", "--nats", "://bad", "../../testdata/demo.jsonl"}, "replay"},
+		{"unreachable NATS with a bad URL", []string{"replay", "--nats", "://bad", "testdata/demo.jsonl"}, "replay"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

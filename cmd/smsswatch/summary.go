@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/smsswatch/smsswatch/detect"
+	"github.com/smsswatch/smsswatch/detect/recorded"
 	"github.com/smsswatch/smsswatch/etw"
 )
 
@@ -66,14 +67,14 @@ func ruleList(rules []detect.Rule) string {
 }
 
 // writeSummary prints the human summary of a recorded run.
-func writeSummary(w io.Writer, rec *recorded, out *alertWriter) {
-	fmt.Fprintf(w, "smsswatch: %d file(s), %d events read, %d record(s) skipped, %d violation(s)", rec.files, rec.events, rec.skips.total, out.written)
+func writeSummary(w io.Writer, rec *recorded.Pipeline, out *alertWriter) {
+	fmt.Fprintf(w, "smsswatch: %d file(s), %d events read, %d record(s) skipped, %d violation(s)", len(rec.Inputs()), rec.Events(), rec.Skips().Total, out.written)
 	if out.duplicates > 0 {
 		fmt.Fprintf(w, " (%d more seen again by another source)", out.duplicates)
 	}
 	fmt.Fprintln(w)
-	for _, st := range rec.sortedStages() {
-		rep := st.engine.Report()
+	for _, st := range rec.Streams() {
+		rep := st.Engine.Report()
 		s := &rep.Stats
 		fmt.Fprintf(w, "\nhost %s, source %s: %d events, %d exit record(s), %d boot(s)\n",
 			sanitizeLine(rep.Host), rep.Source, s.Events[etw.KindStart]+s.Events[etw.KindExit]+s.Events[etw.KindRunning]+s.Events[etw.KindRegistry]+s.Events[etw.KindBoot], s.Exits, len(rep.Boots))
@@ -150,21 +151,21 @@ func writeSummary(w io.Writer, rec *recorded, out *alertWriter) {
 			}
 		}
 	}
-	if rec.skips.total > 0 {
-		fmt.Fprintf(w, "\nrecords skipped: %d\n", rec.skips.total)
-		reasons := make([]string, 0, len(rec.skips.byReason))
-		for r := range rec.skips.byReason {
+	if rec.Skips().Total > 0 {
+		fmt.Fprintf(w, "\nrecords skipped: %d\n", rec.Skips().Total)
+		reasons := make([]string, 0, len(rec.Skips().ByReason))
+		for r := range rec.Skips().ByReason {
 			reasons = append(reasons, r)
 		}
 		sort.Strings(reasons)
 		for _, r := range reasons {
-			fmt.Fprintf(w, "  %d x %s\n", rec.skips.byReason[r], sanitizeLine(r))
+			fmt.Fprintf(w, "  %d x %s\n", rec.Skips().ByReason[r], sanitizeLine(r))
 		}
-		for _, n := range rec.skips.notes {
+		for _, n := range rec.Skips().Notes {
 			fmt.Fprintf(w, "  %s\n", sanitizeLine(n))
 		}
-		if rec.skips.total > int64(len(rec.skips.notes)) {
-			fmt.Fprintf(w, "  ... and %d more\n", rec.skips.total-int64(len(rec.skips.notes)))
+		if rec.Skips().Total > int64(len(rec.Skips().Notes)) {
+			fmt.Fprintf(w, "  ... and %d more\n", rec.Skips().Total-int64(len(rec.Skips().Notes)))
 		}
 	}
 }

@@ -5,15 +5,16 @@ import (
 	"io"
 
 	"github.com/smsswatch/smsswatch/detect"
+	"github.com/smsswatch/smsswatch/detect/recorded"
 	"github.com/smsswatch/smsswatch/etw"
 )
 
 // writeTrees prints the smss process tree of every (host, source):
 // System -> master -> session children -> csrss / wininit / winlogon,
 // with start times, child lifetimes and violations marked.
-func writeTrees(w io.Writer, rec *recorded) {
-	for _, st := range rec.sortedStages() {
-		rep := st.engine.Report()
+func writeTrees(w io.Writer, rec *recorded.Pipeline) {
+	for _, st := range rec.Streams() {
+		rep := st.Engine.Report()
 		fmt.Fprintf(w, "\n%s (%s)\n", sanitizeLine(rep.Host), rep.Source)
 		writeTree(w, &rep)
 	}

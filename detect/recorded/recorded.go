@@ -1,0 +1,300 @@
+package recorded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/smsswatch/smsswatch/detect"
+	"github.com/smsswatch/smsswatch/etw"
+)
+
+// maxBootRecords bounds the boot records kept per host.
+const maxBootRecords = 4096
+
+// Options configure a Pipeline.
+type Options struct {
+	// ReorderWindow is how far behind the newest record of a stream an
+	// event may arrive and still be put in time order.
+	ReorderWindow time.Duration
+	// ReorderMax caps the events one stream's reorder buffer holds.
+	ReorderMax int
+	// Before, when set, is called with each event just before its engine
+	// sees it (replay paces on it).
+	Before func(ev *etw.Event)
+}
+
+// Key names one (host, source) stream.
+type Key struct {
+	Host   string
+	Source etw.Source
+}
+
+// Stream is one (host, source) stream: its reorder buffer and engine.
+type Stream struct {
+	Key     Key
+	Reorder *etw.Reorder
+	Engine  *detect.Engine
+	// nextBoot indexes the host's boot records not yet fed to this
+	// stream; bootLimit ends the ones it is fed by time (later ones reach
+	// it as they are read).
+	nextBoot, bootLimit int
+}
+
+// Input is what one input file gave.
+type Input struct {
+	// Path names the input as given.
+	Path string
+	// Stats are its reader's counters.
+	Stats etw.ReadStats
+}
+
+// Pipeline is the detector over recorded inputs. Create it with New, then
+// Run it over the inputs (or Push events yourself and Finish).
+type Pipeline struct {
+	det     *detect.Detector
+	sink    detect.Sink
+	opts    Options
+	skips   Skips
+	streams map[Key]*Stream
+	hosts   map[string]*detect.Host
+	// boots holds each host's boot records, in the order read.
+	boots  map[string][]etw.Event
+	events int64
+	inputs []Input
+	out    etw.Event
+}
+
+// New returns a pipeline that feeds det's engines and sends violations to
+// sink.
+func New(det *detect.Detector, sink detect.Sink, opts Options) *Pipeline {
+	return &Pipeline{det: det, sink: sink, opts: opts, streams: map[Key]*Stream{},
+		hosts: map[string]*detect.Host{}, boots: map[string][]etw.Event{}}
+}
+
+// Run reads every input in one pass and finishes. The inputs are read
+// side by side, the next event always from the input whose next event is
+// earliest, so that records of one stream split across files, and boot
+// records in another file than the processes of their boot, reach each
+// stream in time order whatever the order of the files; each input is
+// opened and read once (a pipe works). It stops at the first input that
+// cannot be opened or read further (after finishing what was read), or
+// when ctx is done.
+func (p *Pipeline) Run(ctx context.Context, paths []string) error {
+	ins := make([]*input, 0, len(paths))
+	defer func() {
+		for _, in := range ins {
+			in.close(p)
+		}
+	}()
+	var err error
+	for _, path := range paths {
+		rd, closer, oerr := etw.Open(path, &p.skips)
+		if oerr != nil {
+			err = oerr
+			break
+		}
+		ins = append(ins, &input{path: path, rd: rd, c: closer, q: etw.NewReorder(p.opts.ReorderWindow, p.opts.ReorderMax)})
+	}
+	for _, in := range ins {
+		if err != nil {
+			break
+		}
+		err = in.advance()
+	}
+	for n := 0; err == nil; n++ {
+		if n&1023 == 0 && ctx.Err() != nil {
+			err = ctx.Err()
+			break
+		}
+		var next *input
+		for _, in := range ins {
+			if in.ok && (next == nil || in.ev.Time < next.ev.Time) {
+				next = in
+			}
+		}
+		if next == nil {
+			break
+		}
+		p.Push(&next.ev)
+		err = next.advance()
+	}
+	p.Finish()
+	return err
+}
+
+// input is one input being read. Its own reorder buffer puts its records
+// in time order within the reorder window before the inputs are merged,
+// so that one record far ahead of its neighbours does not hold the rest
+// of its file back behind the other inputs.
+type input struct {
+	path   string
+	rd     etw.Reader
+	c      io.Closer
+	q      *etw.Reorder
+	tmp    etw.Event
+	ev     etw.Event
+	ok     bool // ev holds the input's next event
+	eof    bool
+	closed bool
+}
+
+// advance makes ev the input's next event in time order.
+func (in *input) advance() error {
+	for {
+		if in.q.Pop(&in.ev) {
+			in.ok = true
+			return nil
+		}
+		if in.eof {
+			in.ok = false
+			return nil
+		}
+		err := in.rd.Next(&in.tmp)
+		switch {
+		case errors.Is(err, io.EOF):
+			in.eof = true
+			in.q.Flush()
+		case err != nil:
+			in.ok = false
+			return fmt.Errorf("%s: %w", in.path, err)
+		default:
+			if in.tmp.Kind == etw.KindBoot {
+				placeBoot(&in.tmp)
+			}
+			in.q.Push(&in.tmp)
+		}
+	}
+}
+
+// close closes the input once and records what its reader counted.
+func (in *input) close(p *Pipeline) {
+	if in.closed {
+		return
+	}
+	in.closed = true
+	p.inputs = append(p.inputs, Input{Path: in.path, Stats: statsOf(in.rd)})
+	in.c.Close()
+}
+
+func statsOf(rd etw.Reader) etw.ReadStats {
+	if s, ok := rd.(interface{ Stats() etw.ReadStats }); ok {
+		return s.Stats()
+	}
+	return etw.ReadStats{}
+}
+
+// Push routes one event to its stream(s).
+func (p *Pipeline) Push(ev *etw.Event) {
+	p.events++
+	if ev.Kind == etw.KindBoot {
+		placeBoot(ev)
+		if len(p.boots[ev.Host]) < maxBootRecords {
+			p.boots[ev.Host] = append(p.boots[ev.Host], *ev)
+		}
+		for k, st := range p.streams {
+			if k.Host == ev.Host {
+				p.feed(st, ev)
+			}
+		}
+		return
+	}
+	k := Key{ev.Host, ev.Source}
+	st := p.streams[k]
+	if st == nil {
+		h := p.hosts[ev.Host]
+		if h == nil {
+			h = p.det.NewHost(ev.Host)
+			p.hosts[ev.Host] = h
+		}
+		st = &Stream{Key: k, Reorder: etw.NewReorder(p.opts.ReorderWindow, p.opts.ReorderMax),
+			Engine: p.det.HostEngine(h, ev.Source, p.sink), bootLimit: len(p.boots[ev.Host])}
+		p.streams[k] = st
+	}
+	p.feedBoots(st, ev.Time)
+	p.feed(st, ev)
+}
+
+// maxBootPlacement is how long after the OS start a boot record naming
+// it may be written and still be placed at that start.
+const maxBootPlacement = int64(10 * time.Minute)
+
+// placeBoot orders a boot record that names the OS start (Kernel-General
+// 12) at that start: the records written between the two belong to the
+// boot it evidences (DETECTION.md evidence rule 6), and a master that
+// starts before the record is written must not meet the previous boot.
+func placeBoot(ev *etw.Event) {
+	if ev.Known&etw.FieldBootTime != 0 && ev.Boot.BootTime < ev.Time && ev.Time-ev.Boot.BootTime <= maxBootPlacement {
+		ev.Time = ev.Boot.BootTime
+	}
+}
+
+// feedBoots gives st the host's boot records up to time t.
+func (p *Pipeline) feedBoots(st *Stream, t int64) {
+	boots := p.boots[st.Key.Host][:st.bootLimit]
+	for st.nextBoot < len(boots) && boots[st.nextBoot].Time <= t {
+		p.feed(st, &boots[st.nextBoot])
+		st.nextBoot++
+	}
+}
+
+func (p *Pipeline) feed(st *Stream, ev *etw.Event) {
+	st.Reorder.Push(ev)
+	for st.Reorder.Pop(&p.out) {
+		p.handle(st, &p.out)
+	}
+}
+
+func (p *Pipeline) handle(st *Stream, ev *etw.Event) {
+	if p.opts.Before != nil {
+		p.opts.Before(ev)
+	}
+	st.Engine.Handle(ev)
+}
+
+// Finish drains every stream and flushes the engines: each stream is
+// drained before any engine is flushed, so that what one source proves
+// about the host's boots reaches the others before they decide.
+func (p *Pipeline) Finish() {
+	streams := p.Streams()
+	for _, st := range streams {
+		p.feedBoots(st, math.MaxInt64)
+		st.Reorder.Flush()
+		for st.Reorder.Pop(&p.out) {
+			p.handle(st, &p.out)
+		}
+	}
+	for _, st := range streams {
+		st.Engine.Flush()
+	}
+}
+
+// Streams lists the streams by host then source, for stable output.
+func (p *Pipeline) Streams() []*Stream {
+	out := make([]*Stream, 0, len(p.streams))
+	for _, st := range p.streams {
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Key, out[j].Key
+		if a.Host != b.Host {
+			return strings.ToLower(a.Host) < strings.ToLower(b.Host)
+		}
+		return a.Source < b.Source
+	})
+	return out
+}
+
+// Events returns how many events the inputs gave.
+func (p *Pipeline) Events() int64 { return p.events }
+
+// Inputs lists the inputs read, with their readers' counters.
+func (p *Pipeline) Inputs() []Input { return p.inputs }
+
+// Skips returns what was skipped, by file and record.
+func (p *Pipeline) Skips() *Skips { return &p.skips }
