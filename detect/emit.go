@@ -187,6 +187,7 @@ func (e *Engine) closeWindow(r Rule) {
 	b := append(e.keyBuf[:0], r.ID()...)
 	b = append(b, "\x00aggregate\x00"...)
 	b = appendLowerASCII(b, e.host)
+	b = append(b, 0)
 	b = strconv.AppendInt(b, a.windowStart, 10)
 	e.keyBuf = b
 	v.DedupeKey = xxhash.Sum64(b)

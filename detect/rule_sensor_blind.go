@@ -19,6 +19,7 @@ func (e *Engine) Blind(now int64, reason string) {
 	b = appendLowerASCII(b, e.host)
 	b = append(b, 0)
 	b = append(b, reason...)
+	b = append(b, 0)
 	b = strconv.AppendInt(b, floorDiv(now, 1e9), 10)
 	e.keyBuf = b
 	v.DedupeKey = xxhash.Sum64(b)

@@ -136,6 +136,21 @@ func writeSummary(w io.Writer, rec *recorded.Pipeline, out *alertWriter) {
 		if s.Evicted > 0 || s.PIDReused > 0 {
 			fmt.Fprintf(w, "  state: %d instance(s) evicted (table full), %d PID reuse(s)\n", s.Evicted, s.PIDReused)
 		}
+		if s.UnknownRole > 0 {
+			fmt.Fprintf(w, "  %d smss.exe known only as a parent, role unknown (its start not recorded)\n", s.UnknownRole)
+		}
+		if s.HostBoots > 0 {
+			fmt.Fprintf(w, "  %d boot(s) proven by another source of the host\n", s.HostBoots)
+		}
+		if s.UnplacedBoots > 0 {
+			fmt.Fprintf(w, "  %d event-log start record(s) (6005) placed in no boot: no other evidence of a boot near them\n", s.UnplacedBoots)
+		}
+		if s.LateBoots > 0 {
+			fmt.Fprintf(w, "  %d boot record(s) too old to place (out of order beyond the reorder window)\n", s.LateBoots)
+		}
+		if rs := st.Reorder.Stats(); rs.Late > 0 || rs.Overflow > 0 {
+			fmt.Fprintf(w, "  reorder: %d record(s) arrived after later ones were released, %d released early (buffer full)\n", rs.Late, rs.Overflow)
+		}
 		var gaps []string
 		for r := detect.Rule(1); int(r) < detect.NumRules; r++ {
 			for g := detect.Gap(1); int(g) < detect.NumGaps; g++ {
@@ -151,6 +166,7 @@ func writeSummary(w io.Writer, rec *recorded.Pipeline, out *alertWriter) {
 			}
 		}
 	}
+	writeInputStats(w, rec.Inputs())
 	if rec.Skips().Total > 0 {
 		fmt.Fprintf(w, "\nrecords skipped: %d\n", rec.Skips().Total)
 		reasons := make([]string, 0, len(rec.Skips().ByReason))
@@ -166,6 +182,38 @@ func writeSummary(w io.Writer, rec *recorded.Pipeline, out *alertWriter) {
 		}
 		if rec.Skips().Total > int64(len(rec.Skips().Notes)) {
 			fmt.Fprintf(w, "  ... and %d more\n", rec.Skips().Total-int64(len(rec.Skips().Notes)))
+		}
+	}
+}
+
+// writeInputStats prints what the readers counted but did not skip: times
+// taken on assumptions, and damage.
+func writeInputStats(w io.Writer, inputs []recorded.Input) {
+	for _, in := range inputs {
+		s := in.Stats
+		var notes []string
+		if s.NoZone > 0 {
+			notes = append(notes, fmt.Sprintf("%d record(s) with a local time and no zone, taken as UTC", s.NoZone))
+		}
+		if s.NoUtcTime > 0 {
+			notes = append(notes, fmt.Sprintf("%d Sysmon record(s) without UtcTime (record time used)", s.NoUtcTime))
+		}
+		if s.BadChunks > 0 || s.MissingChunks > 0 || s.ChecksumErrors > 0 || s.LostRecords > 0 {
+			notes = append(notes, fmt.Sprintf("EVTX damage: %d bad chunk(s), %d missing chunk(s), %d checksum error(s), %d record(s) lost",
+				s.BadChunks, s.MissingChunks, s.ChecksumErrors, s.LostRecords))
+		}
+		if s.Damaged > 0 {
+			notes = append(notes, fmt.Sprintf("%d damaged stream(s) (read up to the damage)", s.Damaged))
+		}
+		if s.MembersSkipped > 0 {
+			notes = append(notes, fmt.Sprintf("%d archive member(s) not read", s.MembersSkipped))
+		}
+		if len(notes) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\ninput %s:\n", sanitizeLine(in.Path))
+		for _, n := range notes {
+			fmt.Fprintf(w, "  %s\n", n)
 		}
 	}
 }
