@@ -23,9 +23,9 @@ type Config struct {
 	// LateMasterAfter is how long after boot the master may start
 	// (smss.late_master).
 	LateMasterAfter time.Duration
-	// BootConfirmWindow is, in recorded data, how long a new master (parent
-	// System) has to start its session children before it counts as a
-	// second master rather than a new boot.
+	// BootConfirmWindow is, in recorded data, how far from a master
+	// candidate's start (parent System while the master lives) a boot
+	// record may be and still confirm it as a new boot.
 	BootConfirmWindow time.Duration
 	// MasterAllow names what the master may start (file names).
 	MasterAllow []string
