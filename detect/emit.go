@@ -127,6 +127,60 @@ func appendLowerASCII(dst []byte, s string) []byte {
 	return dst
 }
 
+// Flood control (DETECTION.md evidence rule 9). Alerts of one rule on
+// one host are aggregated only with alerts the same in substance: the same
+// evidence fingerprint (image, parent image, command line; for registry
+// alerts the key, value and data). Each fingerprint lets AggregateAfter
+// alerts through per AggregateWindow and folds the rest into one alert
+// with a count, so decoys with one path never hide an impostor with
+// another. Past maxFingerprints distinct fingerprints in a window the rest
+// fold into one overflow alert that lists the distinct values it folded
+// (up to maxFoldedValues, each with its count, and how many alerts were
+// of kinds beyond the list).
+const (
+	maxFingerprints = 8
+	maxFoldedValues = 16
+)
+
+// aggSlot is one fingerprint's window.
+type aggSlot struct {
+	used        bool
+	fp          uint64
+	windowStart int64
+	n           int
+	folded      uint32
+	first, last int64
+	tmpl        Violation
+	values      []FoldedValue // overflow slot only
+	moreValues  uint32
+}
+
+// aggState is the flood control for one rule on this engine.
+type aggState struct {
+	slots    [maxFingerprints]aggSlot
+	overflow aggSlot
+}
+
+// fingerprint is what makes two alerts of a rule the same in substance.
+func fingerprint(v *Violation) uint64 {
+	var d xxhash.Digest
+	d.Reset()
+	d.WriteString(v.Process.Image)
+	d.WriteString("\x00")
+	d.WriteString(v.Parent.Image)
+	d.WriteString("\x00")
+	d.WriteString(v.Process.CommandLine)
+	d.WriteString("\x00")
+	d.WriteString(v.Evidence.RegKey)
+	d.WriteString("\x00")
+	d.WriteString(v.Evidence.RegValue)
+	d.WriteString("\x00")
+	d.WriteString(v.Evidence.RegData)
+	d.WriteString("\x00")
+	d.WriteString(v.Evidence.Observed)
+	return d.Sum64()
+}
+
 // emit applies disabling, severity and flood control to e.v and hands it
 // to the sink.
 func (e *Engine) emit() {
@@ -138,34 +192,84 @@ func (e *Engine) emit() {
 	}
 	v.Severity = e.d.severity[r]
 	v.Message = string(e.msgBuf)
+	window := int64(e.cfg.AggregateWindow)
+	fp := fingerprint(v)
 	a := &e.agg[r]
-	if a.n == 0 || v.Time-a.windowStart >= int64(e.cfg.AggregateWindow) || v.Time < a.windowStart {
-		e.closeWindow(r)
-		a.windowStart, a.n = v.Time, 0
+	slot := (*aggSlot)(nil)
+	var free *aggSlot
+	for i := range a.slots {
+		s := &a.slots[i]
+		if s.used && (v.Time-s.windowStart >= window || v.Time < s.windowStart) {
+			e.closeSlot(r, s)
+			s.used = false
+		}
+		if s.used && s.fp == fp {
+			slot = s
+		} else if !s.used && free == nil {
+			free = s
+		}
 	}
-	a.n++
-	if a.n <= e.cfg.AggregateAfter {
+	if slot == nil && free != nil {
+		slot = free
+		*slot = aggSlot{used: true, fp: fp, windowStart: v.Time}
+	}
+	if slot == nil {
+		// Too many distinct fingerprints this window: fold into the
+		// overflow alert, which names what it folded.
+		o := &a.overflow
+		if o.used && (v.Time-o.windowStart >= window || v.Time < o.windowStart) {
+			e.closeSlot(r, o)
+			o.used = false
+		}
+		if !o.used {
+			*o = aggSlot{used: true, windowStart: v.Time, values: o.values[:0]}
+		}
+		e.fold(r, o, v)
+		o.addValue(v)
+		return
+	}
+	slot.n++
+	if slot.n <= e.cfg.AggregateAfter {
 		e.stats.Violations[r]++
 		e.sink.Violation(v)
 		return
 	}
-	// Fold into the window's aggregate.
+	e.fold(r, slot, v)
+}
+
+// fold adds v to slot's aggregate.
+func (e *Engine) fold(r Rule, slot *aggSlot, v *Violation) {
 	e.stats.Aggregated[r]++
-	if a.folded == 0 {
-		a.first = v.Time
-		a.tmpl = *v
-		a.tmpl.Evidence.Spawned = nil
-		if end := a.windowStart + int64(e.cfg.AggregateWindow); end < e.aggNext {
+	if slot.folded == 0 {
+		slot.first = v.Time
+		slot.tmpl = *v
+		slot.tmpl.Evidence.Spawned = nil
+		if end := slot.windowStart + int64(e.cfg.AggregateWindow); end < e.aggNext {
 			e.aggNext = end
 		}
 	}
-	a.folded++
-	a.last = v.Time
+	slot.folded++
+	slot.last = v.Time
 }
 
-// closeWindow emits the aggregate of rule r's current window, if any.
-func (e *Engine) closeWindow(r Rule) {
-	a := &e.agg[r]
+// addValue records v's substance in the overflow slot, bounded.
+func (s *aggSlot) addValue(v *Violation) {
+	for i := range s.values {
+		f := &s.values[i]
+		if f.Image == v.Process.Image && f.ParentImage == v.Parent.Image && f.CommandLine == v.Process.CommandLine {
+			f.Count++
+			return
+		}
+	}
+	if len(s.values) >= maxFoldedValues {
+		s.moreValues++
+		return
+	}
+	s.values = append(s.values, FoldedValue{Image: v.Process.Image, ParentImage: v.Parent.Image, CommandLine: v.Process.CommandLine, Count: 1})
+}
+
+// closeSlot emits the aggregate of one slot's window, if any.
+func (e *Engine) closeSlot(r Rule, a *aggSlot) {
 	if a.folded == 0 {
 		return
 	}
@@ -175,10 +279,28 @@ func (e *Engine) closeWindow(r Rule) {
 	v.Time = a.last
 	v.Count = a.folded
 	v.Evidence.First, v.Evidence.Last = a.first, a.last
+	v.Evidence.Folded, v.Evidence.MoreFolded = nil, 0
+	if a.fp == 0 {
+		v.Evidence.Folded = append([]FoldedValue(nil), a.values...)
+		v.Evidence.MoreFolded = a.moreValues
+	}
 	e.msgBuf = append(e.msgBuf[:0], strconv.Itoa(int(a.folded))...)
 	e.msgBuf = append(e.msgBuf, " more "...)
 	e.msgBuf = append(e.msgBuf, r.ID()...)
-	e.msgBuf = append(e.msgBuf, " alerts on this host within "...)
+	if a.fp == 0 {
+		e.msgBuf = append(e.msgBuf, " alerts of other kinds ("...)
+		e.msgBuf = strconv.AppendInt(e.msgBuf, int64(len(a.values)), 10)
+		e.msgBuf = append(e.msgBuf, " kinds listed with their counts"...)
+		if a.moreValues > 0 {
+			e.msgBuf = append(e.msgBuf, ", "...)
+			e.msgBuf = strconv.AppendUint(e.msgBuf, uint64(a.moreValues), 10)
+			e.msgBuf = append(e.msgBuf, " of kinds not listed"...)
+		}
+		e.msgBuf = append(e.msgBuf, ')')
+	} else {
+		e.msgBuf = append(e.msgBuf, " alerts the same as this one"...)
+	}
+	e.msgBuf = append(e.msgBuf, " on this host within "...)
 	e.msgBuf = append(e.msgBuf, time.Duration(e.cfg.AggregateWindow).String()...)
 	e.msgBuf = append(e.msgBuf, " (aggregated; the first one: "...)
 	e.msgBuf = append(e.msgBuf, a.tmpl.Message...)
@@ -189,31 +311,42 @@ func (e *Engine) closeWindow(r Rule) {
 	b = appendLowerASCII(b, e.host)
 	b = append(b, 0)
 	b = strconv.AppendInt(b, a.windowStart, 10)
+	b = append(b, 0)
+	b = strconv.AppendUint(b, a.fp, 16)
 	e.keyBuf = b
 	v.DedupeKey = xxhash.Sum64(b)
 	e.stats.Violations[r]++
 	e.sink.Violation(v)
 	a.folded = 0
 	a.tmpl = Violation{}
+	a.values = a.values[:0]
+	a.moreValues = 0
 	*v = saved
 }
 
 // flushAggregates closes windows that ended by now (all when force).
 func (e *Engine) flushAggregates(now int64, force bool) {
 	next := noDeadline
+	window := int64(e.cfg.AggregateWindow)
 	for r := Rule(1); r < numRules; r++ {
 		a := &e.agg[r]
-		if a.folded == 0 {
-			continue
-		}
-		end := a.windowStart + int64(e.cfg.AggregateWindow)
-		if force || now >= end {
-			e.closeWindow(r)
-			a.n = 0
-			continue
-		}
-		if end < next {
-			next = end
+		for i := -1; i < maxFingerprints; i++ {
+			s := &a.overflow
+			if i >= 0 {
+				s = &a.slots[i]
+			}
+			if !s.used {
+				continue
+			}
+			end := s.windowStart + window
+			if force || now >= end {
+				e.closeSlot(r, s)
+				s.used = false
+				continue
+			}
+			if s.folded > 0 && end < next {
+				next = end
+			}
 		}
 	}
 	e.aggNext = next

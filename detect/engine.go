@@ -19,15 +19,6 @@ const (
 	noDeadline = int64(math.MaxInt64)
 )
 
-// aggState is the flood control for one rule on this engine.
-type aggState struct {
-	windowStart int64
-	n           int
-	folded      uint32
-	first, last int64
-	tmpl        Violation
-}
-
 // Engine is the smss.exe state machine for one (host, source). It is
 // single-threaded and deterministic: feed it events in time order with
 // Handle, and the advance of time with Advance; the same events give the

@@ -4,6 +4,7 @@ import (
 	"os"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -298,4 +299,86 @@ func TestBaselineBootExecuteAllowsItsPrograms(t *testing.T) {
 	if rec.count(detect.RuleUnexpectedChild) != 0 || n != 1 || rec.got[0].Rule != detect.RuleRegistry {
 		t.Fatalf("got %+v", rec.got)
 	}
+}
+
+// TestAggregationNeverHidesANewPayload (evidence rule 9): decoys of one
+// path are folded, but an impostor with another path and command line is
+// reported on its own; a flood of distinct paths is bounded and its
+// overflow alert names every kind it folded, with counts.
+func TestAggregationNeverHidesANewPayload(t *testing.T) {
+	t.Run("decoys, the real one, more decoys", func(t *testing.T) {
+		e, rec := newEngine(t, detect.DefaultConfig(), etw.SourceSysmon)
+		bootChain(e, etw.SourceSysmon, true)
+		sec := 100.0
+		decoy := func(k int) {
+			for i := 0; i < k; i++ {
+				sec += 0.5
+				ev := proc(etw.SourceSysmon, sec, uint32(20000+4*i+int(sec)*8), 4424, `C:\Users\Public\smss.exe`, sys32+"cmd.exe", "smss.exe")
+				e.Handle(&ev)
+			}
+		}
+		decoy(30)
+		sec += 0.5
+		real := proc(etw.SourceSysmon, sec, 31337, 4424, `C:\ProgramData\evil\smss.exe`, sys32+"cmd.exe", `smss.exe -payload`)
+		e.Handle(&real)
+		decoy(10)
+		e.Flush()
+		found := false
+		for _, v := range rec.got {
+			if v.Process.Image == real.Proc.Image && v.Process.CommandLine == real.Proc.CommandLine && v.Count == 1 {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("the impostor's path and command line are in none of the %d alerts", len(rec.got))
+		}
+		if got := rec.count(detect.RuleImagePath); got != 41 {
+			t.Fatalf("image_path covers %d occurrences, want 41", got)
+		}
+	})
+	t.Run("a flood of distinct paths", func(t *testing.T) {
+		cfg := detect.DefaultConfig()
+		cfg.AggregateAfter = 2
+		e, rec := newEngine(t, cfg, etw.SourceSysmon)
+		bootChain(e, etw.SourceSysmon, true)
+		const n = 400
+		for i := 0; i < n; i++ {
+			img := `C:\Users\Public\` + strconv.Itoa(i%40) + `\smss.exe`
+			ev := proc(etw.SourceSysmon, 100+float64(i)*0.01, uint32(20000+4*i), 4424, img, sys32+"cmd.exe", "")
+			e.Handle(&ev)
+		}
+		e.Flush()
+		if got := rec.count(detect.RuleImagePath); got != n {
+			t.Fatalf("image_path covers %d occurrences, want %d", got, n)
+		}
+		alerts := 0
+		for _, v := range rec.got {
+			if v.Rule == detect.RuleImagePath {
+				alerts++
+			}
+		}
+		// 8 fingerprints: 2 alerts each and an aggregate; one overflow.
+		if alerts > 2*8+8+1 {
+			t.Fatalf("%d image_path alerts for a flood: not bounded", alerts)
+		}
+		overflow := 0
+		for _, v := range rec.got {
+			if v.Rule != detect.RuleImagePath || len(v.Evidence.Folded) == 0 {
+				continue
+			}
+			overflow++
+			sum := v.Evidence.MoreFolded
+			seen := map[string]bool{}
+			for _, f := range v.Evidence.Folded {
+				sum += f.Count
+				seen[f.Image] = true
+			}
+			if len(seen) != 16 || sum != v.Count {
+				t.Fatalf("overflow lists %d distinct kinds accounting for %d of %d alerts", len(seen), sum, v.Count)
+			}
+		}
+		if overflow != 1 {
+			t.Fatalf("%d overflow aggregates, want 1", overflow)
+		}
+	})
 }

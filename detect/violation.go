@@ -97,6 +97,19 @@ type Evidence struct {
 	// First and Last bound an aggregated violation (Count > 1), Unix ns.
 	First int64
 	Last  int64
+	// Folded lists the distinct values an overflow aggregate folded (too
+	// many distinct kinds of alert in one window), each with its count;
+	// MoreFolded counts the folded alerts of kinds beyond the list.
+	Folded     []FoldedValue
+	MoreFolded uint32
+}
+
+// FoldedValue is one distinct kind of alert an aggregate folded.
+type FoldedValue struct {
+	// Image, ParentImage and CommandLine are the folded alerts' process.
+	Image, ParentImage, CommandLine string
+	// Count is how many alerts of this kind were folded.
+	Count uint32
 }
 
 // Violation is one alert. The detector fills it; sinks must copy what they
