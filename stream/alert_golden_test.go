@@ -46,7 +46,44 @@ func goldenViolations() []*detect.Violation {
 	odd.Process.Image = "C:\\Windows\\System32\\\u00e9\\sm\"ss\x7f.exe"
 	odd.Process.CommandLine = "smss.exe \x1b[2J\t\r\n"
 	odd.Parent.Known = etw.FieldPID
-	return append(vs, key, bare, odd)
+	odd.Message = "smss.exe ran from C:\\Windows\\System32\\\u00e9\\sm\"ss\x7f.exe \x1b]52;c;ZXZpbA==\x07\r\n\u202eexe.txt \xff"
+	// A master's unexpected child: ATT&CK T1547.001, not T1055.
+	master := sampleViolation()
+	master.Rule, master.Evidence.Role = detect.RuleUnexpectedChild, detect.RoleMaster
+	// A sensor that named itself, and an alert cut to fit a small payload.
+	agent := sampleViolation()
+	agent.Parent.Known |= etw.FieldSession | etw.FieldCommandLine | etw.FieldKey | etw.FieldCreateTime
+	agent.Parent.Session, agent.Parent.CommandLine, agent.Parent.Key = 1, `C:\Windows\explorer.exe`, "999"
+	agent.Parent.CreateTime = agent.Time - 3600e9
+	// An overflow aggregate: the distinct kinds it folded, with counts.
+	folded := sampleViolation()
+	folded.Count = 40
+	folded.Evidence.First, folded.Evidence.Last = folded.Time-30e9, folded.Time
+	folded.Evidence.Folded = []detect.FoldedValue{
+		{Image: `C:\Users\Public\1\smss.exe`, ParentImage: `C:\Windows\System32\cmd.exe`, CommandLine: "smss.exe", Count: 30},
+		{Image: `C:\ProgramData\evil\smss.exe`, ParentImage: `C:\Windows\System32\cmd.exe`, CommandLine: "smss.exe -x\x1b]52", Count: 1},
+	}
+	folded.Evidence.MoreFolded = 9
+	return append(vs, key, bare, odd, master, folded, agent)
+}
+
+// goldenDocuments encodes goldenViolations, the last one with a named
+// agent and cut to a small limit (smsswatch.truncated).
+func goldenDocuments() []byte {
+	var got []byte
+	vs := goldenViolations()
+	for i, v := range vs {
+		if i == len(vs)-1 {
+			SetAgent(Agent{Name: "ws01-sensor", Version: "1.2.3", ID: "4f1c2b9e-sensor"})
+			e := alertEnc{limit: 12}
+			got = e.appendAlert(got, v)
+			SetAgent(Agent{})
+		} else {
+			got = AppendAlert(got, v)
+		}
+		got = append(got, '\n')
+	}
+	return got
 }
 
 // TestAppendAlertGolden pins the alert documents byte for byte, so that a
@@ -54,11 +91,7 @@ func goldenViolations() []*detect.Violation {
 // after an intended change (and bump SchemaVersion if a field is removed
 // or changes meaning).
 func TestAppendAlertGolden(t *testing.T) {
-	var got []byte
-	for _, v := range goldenViolations() {
-		got = AppendAlert(got, v)
-		got = append(got, '\n')
-	}
+	got := goldenDocuments()
 	path := filepath.Join("testdata", "alerts.golden.jsonl")
 	if *update {
 		if err := os.MkdirAll("testdata", 0o755); err != nil {

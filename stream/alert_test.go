@@ -2,9 +2,11 @@ package stream
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/smsswatch/smsswatch/detect"
@@ -79,13 +81,27 @@ type decoded struct {
 		Name string `json:"name"`
 	} `json:"rule"`
 	Threat struct {
+		Tactic struct {
+			ID   []string `json:"id"`
+			Name []string `json:"name"`
+		} `json:"tactic"`
 		Technique struct {
-			ID []string `json:"id"`
+			ID           []string `json:"id"`
+			Name         []string `json:"name"`
+			Subtechnique struct {
+				ID []string `json:"id"`
+			} `json:"subtechnique"`
 		} `json:"technique"`
 	} `json:"threat"`
 	Host struct {
 		Name string `json:"name"`
+		OS   struct {
+			Type string `json:"type"`
+		} `json:"os"`
 	} `json:"host"`
+	ECS struct {
+		Version string `json:"version"`
+	} `json:"ecs"`
 	Process struct {
 		PID         uint32 `json:"pid"`
 		Executable  string `json:"executable"`
@@ -159,6 +175,8 @@ func TestAppendAlertFields(t *testing.T) {
 		{"smsswatch.creator.user_id", d.Smsswatch.Creator.UserID, v.Process.CreatorSID},
 		{"smsswatch.evidence.role", d.Smsswatch.Evidence.Role, "rogue"},
 		{"message", d.Message, v.Message},
+		{"host.os.type", d.Host.OS.Type, "windows"},
+		{"ecs.version", d.ECS.Version, ECSVersion},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -171,8 +189,10 @@ func TestAppendAlertFields(t *testing.T) {
 	if d.Process.PID != 4242 || d.Process.Parent.PID != 1000 || d.Smsswatch.Creator.PID != 1001 {
 		t.Errorf("pids = %d %d %d", d.Process.PID, d.Process.Parent.PID, d.Smsswatch.Creator.PID)
 	}
-	if len(d.Threat.Technique.ID) != 1 || d.Threat.Technique.ID[0] != "T1036.005" {
-		t.Errorf("threat.technique.id = %v", d.Threat.Technique.ID)
+	if th := d.Threat; strings.Join(th.Technique.ID, ",") != "T1036" || strings.Join(th.Technique.Name, ",") != "Masquerading" ||
+		strings.Join(th.Technique.Subtechnique.ID, ",") != "T1036.005" || strings.Join(th.Tactic.ID, ",") != "TA0005" ||
+		strings.Join(th.Tactic.Name, ",") != "Defense Evasion" {
+		t.Errorf("threat = %+v", th)
 	}
 	if d.Smsswatch.SchemaVersion != SchemaVersion {
 		t.Errorf("schema_version = %d", d.Smsswatch.SchemaVersion)
@@ -221,8 +241,9 @@ func TestAppendAlertRegistry(t *testing.T) {
 	if len(d.Registry.Data.Strings) != 1 || d.Registry.Data.Strings[0] != v.Evidence.RegData {
 		t.Errorf("registry.data.strings = %v", d.Registry.Data.Strings)
 	}
-	if d.Event.Category[0] != "registry" || len(d.Threat.Technique.ID) != 2 {
-		t.Errorf("category %v techniques %v", d.Event.Category, d.Threat.Technique.ID)
+	if d.Event.Category[0] != "registry" || strings.Join(d.Threat.Technique.ID, ",") != "T1547,T1546" ||
+		strings.Join(d.Threat.Technique.Subtechnique.ID, ",") != "T1547.001,T1546.009" {
+		t.Errorf("category %v techniques %+v", d.Event.Category, d.Threat.Technique)
 	}
 }
 
@@ -296,7 +317,9 @@ func FuzzAppendAlert(f *testing.F) {
 				}
 			}
 			eq("host.name", d.Host.Name, host)
-			eq("message", d.Message, msg)
+			if want := printableRef(msg); d.Message != want {
+				t.Fatalf("message = %q, want %q", d.Message, want)
+			}
 			eq("process.executable", d.Process.Executable, image)
 			eq("process.command_line", d.Process.CommandLine, cmd)
 			eq("process.entity_id", d.Process.EntityID, key)
@@ -320,6 +343,29 @@ func FuzzAppendAlert(f *testing.F) {
 			}
 		}
 	})
+}
+
+// printableRef is a plain reference for appendPrintable: what "message"
+// decodes to.
+func printableRef(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1, r < 0x20, r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == 0x2028 || r == 0x2029:
+			if r > 0xffff {
+				fmt.Fprintf(&b, `\u{%06x}`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 func BenchmarkAppendAlert(b *testing.B) {

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -205,4 +206,131 @@ func makeCert(t *testing.T, dir, name string, parent *x509.Certificate, parentKe
 	write(name+"-key.pem", "EC PRIVATE KEY", kb)
 	cert, _ := x509.ParseCertificate(der)
 	return cert, key
+}
+
+// TestCredentialsNeverLogged: every log line of a connect, reconnect and
+// failure cycle against a real server (the publisher's, tail's and the
+// embedded server's own), every error and every printed form of the
+// configuration is free of the credentials, in every form: a token in the
+// URL, user:password in the URL, a token, an NKey seed, a creds file's JWT
+// and seed. Before, a token URL was logged in clear on connect and
+// reconnect.
+func TestCredentialsNeverLogged(t *testing.T) {
+	const token, urlPass = "s3cr3t-url-t0ken", "url-pa55w0rd"
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := kp.Seed()
+	dir := t.TempDir()
+	seedFile := filepath.Join(dir, "user.nk")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A syntactically plausible creds file the server will refuse.
+	jwt := "eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.eyJqdGkiOiJzZWNyZXQtY2xhaW1zIn0.c2lnbmF0dXJlLXNlY3JldA"
+	credsFile := filepath.Join(dir, "user.creds")
+	creds := "-----BEGIN NATS USER JWT-----\n" + jwt + "\n------END NATS USER JWT------\n\n" +
+		"-----BEGIN USER NKEY SEED-----\n" + string(seed) + "\n------END USER NKEY SEED------\n"
+	if err := os.WriteFile(credsFile, []byte(creds), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{token, urlPass, string(seed), jwt, "secret-claims"}
+
+	var logBuf syncBuffer
+	log := zerolog.New(&logBuf).Level(zerolog.TraceLevel)
+	port := freePort(t)
+	tokenServer := func() *Server {
+		return startServer(t, ServerConfig{Port: port, Logger: &log, Configure: func(o *server.Options) { o.Authorization = token }})
+	}
+	srv := tokenServer()
+	tokenURL := strings.Replace(srv.URL(), "nats://", "nats://"+token+"@", 1)
+	if !strings.Contains(tokenURL, token+"@127.0.0.1") {
+		t.Fatalf("token URL %q", tokenURL)
+	}
+	var errs []error
+
+	// Connect and publish with the token in the URL.
+	p := newPublisher(t, Config{Conn: ConnConfig{URL: tokenURL, Name: "creds-test"}, Logger: log, Heartbeat: -1})
+	p.Violation(violation(0))
+	eventually(t, 5*time.Second, "published", func() bool { return p.Stats().Published == 1 })
+	// The server goes away and comes back: disconnect and reconnect lines.
+	srv.Shutdown()
+	eventually(t, 5*time.Second, "disconnect noticed", func() bool { return !p.Stats().Connected })
+	p.Violation(violation(1))
+	srv = tokenServer()
+	eventually(t, 10*time.Second, "reconnected and published", func() bool { return p.Stats().Published == 2 })
+	closePublisher(t, p, 5*time.Second)
+	if !strings.Contains(logBuf.String(), "reconnected to NATS") {
+		t.Fatalf("no reconnect logged:\n%s", logBuf.String())
+	}
+
+	// Failures: every credential form refused, and a server that is gone.
+	userPassServer := startServer(t, ServerConfig{Logger: &log, Configure: func(o *server.Options) {
+		o.Username, o.Password = "sensor", "right-password"
+	}})
+	failures := []ConnConfig{
+		{URL: strings.Replace(userPassServer.URL(), "nats://", "nats://sensor:"+urlPass+"@", 1)},
+		{URL: userPassServer.URL(), Token: token},
+		{URL: userPassServer.URL(), NKeyFile: seedFile},
+		{URL: userPassServer.URL(), CredsFile: credsFile},
+		{URL: "nats://" + token + "@127.0.0.1:" + strconv.Itoa(freePort(t)), ConnectTimeout: 200 * time.Millisecond},
+	}
+	for i, c := range failures {
+		p, err := NewPublisher(Config{Conn: c, Logger: log, SpoolDir: t.TempDir(), Heartbeat: -1})
+		if unreachable := i == len(failures)-1; unreachable {
+			// No server: the publisher spools and retries (logging that).
+			if err != nil {
+				t.Fatalf("unreachable server: %v", err)
+			}
+			p.Violation(violation(2))
+			closePublisher(t, p, time.Second)
+		} else if err == nil {
+			t.Fatalf("%s: connected with refused credentials", c)
+		}
+		errs = append(errs, err, Tail(context.Background(), TailConfig{Conn: c, Logger: log}, &strings.Builder{}))
+		errs = append(errs, errors.New(c.String()), errors.New(c.RedactedURL()))
+		var zb strings.Builder
+		zl := zerolog.New(&zb)
+		zl.Info().Object("nats", c).Send()
+		errs = append(errs, errors.New(zb.String()))
+	}
+	out := logBuf.String()
+	if !strings.Contains(out, "connected to NATS") || !strings.Contains(out, "127.0.0.1") {
+		t.Fatalf("expected connection lines with the server address:\n%s", out)
+	}
+	for _, s := range secrets {
+		if strings.Contains(out, s) {
+			for _, line := range strings.Split(out, "\n") {
+				if strings.Contains(line, s) {
+					t.Errorf("secret %q logged: %s", s, line)
+				}
+			}
+		}
+		for _, err := range errs {
+			if err != nil && strings.Contains(err.Error(), s) {
+				t.Errorf("secret %q in %q", s, err)
+			}
+		}
+	}
+	t.Logf("%d log lines checked", strings.Count(out, "\n"))
+}
+
+// TestRedactText: each credential form is removed from any text.
+func TestRedactText(t *testing.T) {
+	cases := []struct{ in, secret string }{
+		{"connected to nats://s3cr3t@10.0.0.1:4222", "s3cr3t"},
+		{"dial tls://user:pa55@host:4222 failed", "pa55"},
+		{"seed SUAMLK2ZNL35WSMW37E7UD4VZ7ELPKW7DHC3BWBSD2GCZ7IUQQXZIORRBU in error", "SUAMLK2ZNL35WSMW37E7UD4VZ7ELPKW7DHC3BWBSD2GCZ7IUQQXZIORRBU"},
+		{"jwt eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJVQSJ9.sig-part_1 bad", "eyJzdWIiOiJVQSJ9"},
+		{"-----BEGIN NATS USER JWT-----\nabc.def\n------END NATS USER JWT------", "abc.def"},
+	}
+	for _, c := range cases {
+		if got := redactText(c.in, nil); strings.Contains(got, c.secret) {
+			t.Errorf("redactText(%q) = %q", c.in, got)
+		}
+	}
+	if got := redactText("nats://127.0.0.1:4222 ok", nil); got != "nats://127.0.0.1:4222 ok" {
+		t.Errorf("plain URL changed: %q", got)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -95,7 +96,7 @@ func (c *ConnConfig) RedactedURL() string {
 	for i, p := range parts {
 		parts[i] = redactURL(strings.TrimSpace(p))
 	}
-	return strings.Join(parts, ",")
+	return redactText(strings.Join(parts, ","), c.secrets())
 }
 
 // String describes the configuration without its secrets.
@@ -133,7 +134,8 @@ func (c *ConnConfig) authKind() string {
 	return "none"
 }
 
-// redactURL removes the user information from one URL.
+// redactURL removes the user information (token, user:password) from one
+// URL.
 func redactURL(s string) string {
 	if i := strings.Index(s, "://"); i >= 0 {
 		rest := s[i+3:]
@@ -194,19 +196,40 @@ func (c *ConnConfig) scrub(err error) error {
 }
 
 func (c *ConnConfig) scrubWith(err error, secrets []string) error {
-	msg := err.Error()
-	changed := false
-	for _, s := range secrets {
-		if s != "" && strings.Contains(msg, s) {
-			msg = strings.ReplaceAll(msg, s, "[REDACTED]")
-			changed = true
-		}
-	}
-	if !changed {
+	raw := err.Error()
+	msg := redactText(raw, secrets)
+	if msg == raw {
 		return err
 	}
 	return &redactedError{msg: msg, err: err}
 }
+
+// Credential shapes removed from any text that is logged or returned,
+// whether or not the configuration named them: NKey seeds (S + key type +
+// base32), JWTs (NATS user JWTs, any "eyJ..." token), creds-file blocks,
+// and the user information of URLs (tokens and user:password).
+var (
+	seedRE    = regexp.MustCompile(`\bS[ONACPUX][A-Z2-7]{50,}`)
+	jwtRE     = regexp.MustCompile(`\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.?[A-Za-z0-9_-]*`)
+	credsRE   = regexp.MustCompile(`(?s)-----BEGIN [A-Z ]*(JWT|SEED|KEY)[A-Z ]*-----.*?(-----END [A-Z ]*-----|$)`)
+	urlInfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s"',]*@`)
+)
+
+// redactText removes secrets and every credential shape from s.
+func redactText(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if sec != "" && strings.Contains(s, sec) {
+			s = strings.ReplaceAll(s, sec, "[REDACTED]")
+		}
+	}
+	s = credsRE.ReplaceAllString(s, "[REDACTED]")
+	s = jwtRE.ReplaceAllString(s, "[REDACTED]")
+	s = seedRE.ReplaceAllString(s, "[REDACTED]")
+	return urlInfoRE.ReplaceAllString(s, "${1}[REDACTED]@")
+}
+
+// redact removes c's secrets and every credential shape from s.
+func (c *ConnConfig) redact(s string) string { return redactText(s, c.secrets()) }
 
 // options returns the nats.go options for c.
 func (c *ConnConfig) options() ([]nats.Option, error) {
@@ -333,7 +356,9 @@ func logHandlers(c *ConnConfig, log zerolog.Logger, hooks connHooks) []nats.Opti
 	}
 	return []nats.Option{
 		nats.ConnectHandler(func(nc *nats.Conn) {
-			log.Info().Str("server", nc.ConnectedUrlRedacted()).Msg("connected to NATS")
+			// ConnectedUrlRedacted masks a password but shows a token
+			// (nats://token@host): redact all user information.
+			log.Info().Str("server", c.redact(redactURL(nc.ConnectedUrl()))).Msg("connected to NATS")
 			call(hooks.connected)
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -345,7 +370,7 @@ func logHandlers(c *ConnConfig, log zerolog.Logger, hooks connHooks) []nats.Opti
 			call(hooks.disconnected)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info().Str("server", nc.ConnectedUrlRedacted()).Msg("reconnected to NATS")
+			log.Info().Str("server", c.redact(redactURL(nc.ConnectedUrl()))).Msg("reconnected to NATS")
 			call(hooks.connected)
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {

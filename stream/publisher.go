@@ -149,6 +149,12 @@ type Stats struct {
 	Dropped uint64
 	// Rejected is how many the server refused for good (too large).
 	Rejected uint64
+	// Truncated is how many alerts had fields cut to fit the server's max
+	// payload (smsswatch.truncated names them).
+	Truncated uint64
+	// Oversized is how many alerts did not fit the max payload even
+	// truncated; they are counted in Dropped too.
+	Oversized uint64
 	// SpoolDropped is how many spooled violations were dropped, oldest
 	// first, to keep the spool within its size (or lost to corruption).
 	SpoolDropped uint64
@@ -205,6 +211,7 @@ type Publisher struct {
 	pending  *slotRing
 	sleeping atomic.Bool
 	received atomic.Uint64
+	fit      payloadFit // alerts cut to the server's max payload (alert_fit.go)
 	dropped  atomic.Uint64
 
 	// Signals into the publishing goroutine.
@@ -348,6 +355,7 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 		return nil, err
 	}
 	p.nc = nc
+	p.fit.update(nc)
 	if cfg.JetStream {
 		js, err := jetstream.New(nc)
 		if err != nil {
@@ -397,8 +405,16 @@ func (p *Publisher) Violation(v *detect.Violation) {
 
 	b := appendViolationSubject(it.buf[:0], p.prefix, v.Host, v.Rule.ID())
 	it.subjLen = len(b)
-	it.buf = AppendAlert(b, v)
+	var fits bool
+	it.buf, fits = p.fit.encode(b, v) // truncated to the server's max payload
 	it.key = v.DedupeKey
+	if !fits { // too large even truncated: a counted drop
+		p.prodMu.Lock()
+		p.free = append(p.free, it)
+		p.prodMu.Unlock()
+		p.dropped.Add(1)
+		return
+	}
 
 	p.prodMu.Lock()
 	if p.closed { // closed while encoding: the publishing goroutine may be gone
@@ -422,6 +438,8 @@ func (p *Publisher) Stats() Stats {
 		Published:    p.sPublished.Load(),
 		Dropped:      p.dropped.Load(),
 		Rejected:     p.sRejected.Load(),
+		Truncated:    p.fit.truncated.Load(),
+		Oversized:    p.fit.oversized.Load(),
 		SpoolDropped: p.sSpoolDropped.Load(),
 		SpoolDepth:   p.sSpoolDepth.Load(),
 		SpoolBytes:   p.sSpoolBytes.Load(),
@@ -606,13 +624,19 @@ func (p *Publisher) finished() bool {
 
 // checkConn notices disconnects: everything unacknowledged is sent again.
 func (p *Publisher) checkConn() {
-	if g := p.discGen.Load(); g != p.seenDisc {
+	g := p.discGen.Load()
+	disc := g != p.seenDisc
+	if disc {
 		p.seenDisc = g
 		if p.win.len() > 0 {
 			p.trouble(nats.ErrDisconnected, false)
 		}
 	}
+	was := p.connected
 	p.connected = p.nc.IsConnected()
+	if p.connected && (!was || disc) {
+		p.fit.update(p.nc) // a new connection, maybe to another server
+	}
 }
 
 func (p *Publisher) canSend() bool {
@@ -1021,6 +1045,8 @@ func (p *Publisher) heartbeat() {
 	b = appendString(b, p.cfg.Version)
 	b = appendKey(b, "uptime_s")
 	b = appendInt(b, int64(time.Since(p.t0)/time.Second))
+	b = appendKey(b, "heartbeat_ms") // the period, for consumers that watch for silence
+	b = appendInt(b, int64(p.cfg.Heartbeat/time.Millisecond))
 	for _, kv := range [...]struct {
 		k string
 		v uint64
@@ -1028,6 +1054,7 @@ func (p *Publisher) heartbeat() {
 		{"events", c.Events}, {"violations", c.Violations}, {"drops", c.Drops},
 		{"lost_events", c.LostEvents}, {"queue_depth", uint64(max(c.QueueDepth, 0))},
 		{"published", s.Published}, {"publish_drops", s.Dropped}, {"publish_rejected", s.Rejected},
+		{"publish_truncated", s.Truncated}, {"publish_oversized", s.Oversized},
 		{"publish_queue_depth", uint64(s.QueueDepth)}, {"inflight", uint64(s.Inflight)},
 		{"retries", s.Retries}, {"spool_depth", uint64(s.SpoolDepth)},
 		{"spool_bytes", uint64(s.SpoolBytes)}, {"spool_dropped", s.SpoolDropped},

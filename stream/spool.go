@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -45,17 +46,32 @@ type backlog interface {
 }
 
 // spoolPos is a position in a backlog: segment and offset (disk) or
-// record index (memory).
+// record index (memory), and the sequence number of the record that ends
+// there (disk).
 type spoolPos struct {
 	seg uint64
 	off int64
+	seq uint64
 }
 
-// Record layout: [u32 body length][u32 CRC-32C of body][body], body =
-// [u64 dedupe key][u16 subject length][subject][payload], little endian.
+// Record layout (little endian):
+//
+//	[u32 magic "SWR\xff"][u32 body length][u32 CRC-32C of body][body]
+//	body = [u64 sequence][u64 dedupe key][u16 subject length][subject][payload]
+//
+// Every record checks itself: a damaged one is skipped and reading resumes
+// at the next record whose magic, length and checksum hold. Sequence
+// numbers increase by one per record across segments, so the number of
+// records lost in a damaged stretch is exact when a good record follows.
+// Records of the previous layout ([u32 length][u32 CRC][body without the
+// sequence]) are still read.
 const (
-	recHeader   = 8
-	recBodyHead = 10
+	recMagic    = 0xff525753 // "SWR\xff"
+	recHeader   = 12
+	recBodyHead = 18
+	// Previous layout.
+	oldRecHeader   = 8
+	oldRecBodyHead = 10
 	// maxRecord bounds one record (a corrupt length must not make us
 	// allocate gigabytes).
 	maxRecord = 64 << 20
@@ -66,6 +82,12 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // errRecordTooLarge is returned by append for a record bigger than the
 // backlog.
 var errRecordTooLarge = errors.New("record larger than the spool")
+
+// ErrSpoolUnsafe is wrapped when a spool directory is writable by other
+// users or holds something that is not a plain file where a spool file
+// goes (a symbolic link, a reparse point, a device): the spool refuses it
+// rather than follow or clobber it.
+var ErrSpoolUnsafe = errors.New("stream: unsafe spool directory")
 
 // ---- disk spool ----
 
@@ -78,6 +100,7 @@ type diskSpool struct {
 
 	segs    []*segment // oldest first; the last is the tail being appended
 	w       *os.File   // tail writer, nil until the first append
+	wDirty  bool       // w has data not yet fsynced
 	r       *os.File   // reader of segs[readSeg]
 	rID     uint64     // segment r is open on
 	read    spoolPos   // read cursor
@@ -85,17 +108,26 @@ type diskSpool struct {
 	com     spoolPos   // commit cursor
 	comIdx  int64      // records of segs[0] before com
 	comDirt bool       // com changed since the last sync
+	nextSeq uint64     // sequence number of the next record appended
 
 	records int64 // records after the commit cursor
 	bytes   int64 // bytes after the commit cursor
 	drops   uint64
+	corrupt uint64 // of drops: records lost to damage
 	scratch []byte
 }
 
 type segment struct {
 	id   uint64
-	size int64 // valid bytes
-	n    int64 // records
+	size int64 // valid bytes (damaged stretches included)
+	n    int64 // readable records
+	bad  []badRange
+}
+
+// badRange is a damaged stretch of a segment, skipped when reading.
+type badRange struct {
+	off, end int64
+	lost     int64 // records it held (at least 1)
 }
 
 const cursorFile = "cursor"
@@ -104,12 +136,17 @@ func segName(id uint64) string { return fmt.Sprintf("%016x.seg", id) }
 
 // openSpool opens (creating) the spool in dir, keeping at most maxBytes.
 // Records left by an earlier run after its last committed position are
-// kept and will be sent first.
+// kept and will be sent first. A directory writable by other users, or a
+// symbolic link (or other non-file) named like a spool file, is refused
+// with an error wrapping ErrSpoolUnsafe.
 func openSpool(dir string, maxBytes int64) (*diskSpool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("stream: spool: %w", err)
 	}
-	s := &diskSpool{dir: dir, maxBytes: maxBytes}
+	if err := checkSpoolDir(dir); err != nil {
+		return nil, err
+	}
+	s := &diskSpool{dir: dir, maxBytes: maxBytes, nextSeq: 1}
 	s.segMax = min(max(maxBytes/16, 64<<10), 8<<20)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -118,36 +155,71 @@ func openSpool(dir string, maxBytes int64) (*diskSpool, error) {
 	var ids []uint64
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".seg") || len(name) != 20 {
+		isSeg := strings.HasSuffix(name, ".seg") && len(name) == 20
+		var id uint64
+		if isSeg {
+			if id, err = strconv.ParseUint(name[:16], 16, 64); err != nil {
+				isSeg = false
+			}
+		}
+		if !isSeg && name != cursorFile && name != cursorFile+".tmp" {
 			continue
 		}
-		id, err := strconv.ParseUint(name[:16], 16, 64)
-		if err != nil {
-			continue
+		if !e.Type().IsRegular() {
+			return nil, fmt.Errorf("%w: %s is not a regular file (%s); remove it", ErrSpoolUnsafe, filepath.Join(dir, name), e.Type())
 		}
-		ids = append(ids, id)
+		if isSeg {
+			ids = append(ids, id)
+		}
 	}
+	_ = os.Remove(filepath.Join(dir, cursorFile+".tmp")) // a sync cut short
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	cur, curOK := s.loadCursor()
+	cur, curOK, err := s.loadCursor()
+	if err != nil {
+		return nil, err
+	}
+	var prevSeq uint64 // last sequence number seen, 0: unknown
+	var open *badRange // a damaged tail waiting for the next segment's first sequence
 	for i, id := range ids {
 		if curOK && id < cur.seg {
 			_ = os.Remove(filepath.Join(dir, segName(id)))
 			continue
 		}
-		seg, err := s.scan(id, i == len(ids)-1)
+		seg, first, last, err := s.scan(id, i == len(ids)-1, prevSeq)
 		if err != nil {
 			return nil, err
 		}
+		if open != nil && first != 0 && prevSeq != 0 && first > prevSeq {
+			open.lost = int64(first - prevSeq - 1)
+		}
+		open = nil
+		if n := len(seg.bad); n > 0 && seg.bad[n-1].end == seg.size {
+			open = &seg.bad[n-1]
+		}
+		if last != 0 {
+			prevSeq = last
+		}
 		s.segs = append(s.segs, seg)
 	}
+	s.nextSeq = prevSeq + 1
 	if len(s.segs) > 0 {
 		s.com = spoolPos{seg: s.segs[0].id}
 		if curOK && cur.seg == s.segs[0].id {
 			// Count the records before the saved position; a position
 			// that is not on a record boundary is ignored (resend all).
-			if idx, ok := s.countTo(s.segs[0], cur.off); ok {
-				s.com.off, s.comIdx = cur.off, idx
+			if idx, seq, ok := s.countTo(s.segs[0], cur.off); ok {
+				s.com.off, s.com.seq, s.comIdx = cur.off, seq, idx
 			}
+		}
+	}
+	// What damage took is lost unless it was delivered before.
+	for i, seg := range s.segs {
+		for _, b := range seg.bad {
+			if i == 0 && b.end <= s.com.off {
+				continue
+			}
+			s.drops += uint64(b.lost)
+			s.corrupt += uint64(b.lost)
 		}
 	}
 	s.read, s.readIdx = s.com, s.comIdx
@@ -164,101 +236,222 @@ func openSpool(dir string, maxBytes int64) (*diskSpool, error) {
 	return s, nil
 }
 
-// scan validates one segment: it counts its records and, for the tail,
-// truncates a torn last record.
-func (s *diskSpool) scan(id uint64, tail bool) (*segment, error) {
+// scan validates one segment: it counts its readable records, notes the
+// damaged stretches (and how many records each held, from the sequence
+// numbers around it) and, for the tail, truncates a torn end. prevSeq is
+// the last sequence number before the segment (0: unknown); first and last
+// are the segment's own (0: none).
+func (s *diskSpool) scan(id uint64, tail bool, prevSeq uint64) (seg *segment, first, last uint64, err error) {
 	path := filepath.Join(s.dir, segName(id))
-	f, err := os.Open(path)
+	mode := os.O_RDONLY
+	if tail {
+		mode = os.O_RDWR // to cut a torn end
+	}
+	f, err := openSpoolFile(path, mode, false)
 	if err != nil {
-		return nil, fmt.Errorf("stream: spool: %w", err)
+		return nil, 0, 0, fmt.Errorf("stream: spool: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("stream: spool: %w", err)
+		return nil, 0, 0, fmt.Errorf("stream: spool: %w", err)
 	}
-	seg := &segment{id: id}
+	size := st.Size()
+	seg = &segment{id: id}
 	var buf []byte
-	for seg.size < st.Size() {
-		n, body, ok := readRecord(f, seg.size, st.Size(), buf)
-		if !ok {
-			s.drops++ // a torn or corrupt record, and what follows it
-			break
+	var pos int64
+	for pos < size {
+		n, body, seq, ok := readRecord(f, pos, size, buf)
+		if ok {
+			buf = body[:0]
+			if seq != 0 {
+				if first == 0 {
+					first = seq
+				}
+				last, prevSeq = seq, seq
+			}
+			pos += n
+			seg.n++
+			continue
 		}
-		buf = body[:0]
-		seg.size += n
-		seg.n++
+		next, nextSeq := resync(f, pos+1, size)
+		lost := int64(1)
+		if next < size && prevSeq != 0 && nextSeq > prevSeq {
+			lost = int64(nextSeq - prevSeq - 1)
+		}
+		seg.bad = append(seg.bad, badRange{off: pos, end: next, lost: max(lost, 1)})
+		pos = next
 	}
-	if tail && seg.size < st.Size() {
-		if err := os.Truncate(path, seg.size); err != nil {
-			return nil, fmt.Errorf("stream: spool: %w", err)
+	seg.size = size
+	if nb := len(seg.bad); tail && nb > 0 && seg.bad[nb-1].end == size {
+		// A torn or damaged end of the segment being appended: cut it
+		// off (never append after garbage). Its records are counted.
+		cut := seg.bad[nb-1].off
+		if err := f.Truncate(cut); err != nil {
+			return nil, 0, 0, fmt.Errorf("stream: spool: %w", err)
+		}
+		seg.size = cut
+		seg.bad[nb-1].end = cut
+		if err := f.Sync(); err != nil {
+			return nil, 0, 0, fmt.Errorf("stream: spool: %w", err)
 		}
 	}
-	return seg, nil
+	return seg, first, last, nil
+}
+
+// resync finds the first good record at or after from (before limit); it
+// returns limit when there is none, and the record's sequence number.
+func resync(f io.ReaderAt, from, limit int64) (int64, uint64) {
+	var magic [4]byte
+	binary.LittleEndian.PutUint32(magic[:], recMagic)
+	buf := make([]byte, 64<<10)
+	var rec []byte
+	for off := from; off < limit; {
+		n := int64(len(buf))
+		if off+n > limit {
+			n = limit - off
+		}
+		got, err := f.ReadAt(buf[:n], off)
+		if got <= 0 {
+			_ = err
+			return limit, 0
+		}
+		chunk := buf[:got]
+		for i := 0; i < len(chunk); {
+			j := bytes.Index(chunk[i:], magic[:])
+			if j < 0 {
+				break
+			}
+			p := off + int64(i+j)
+			if _, body, seq, ok := readRecord(f, p, limit, rec); ok {
+				return p, seq
+			} else if body != nil {
+				rec = body[:0]
+			}
+			i += j + 1
+		}
+		if int64(got) < n {
+			return limit, 0
+		}
+		// Overlap so that a magic across the chunk border is found.
+		off += int64(got) - 3
+		if int64(got) <= 3 {
+			return limit, 0
+		}
+	}
+	return limit, 0
+}
+
+// badAt returns the damaged stretch that starts at off, if any.
+func (seg *segment) badAt(off int64) *badRange {
+	for i := range seg.bad {
+		if seg.bad[i].off == off && seg.bad[i].end > off { // a cut-off tail is empty
+			return &seg.bad[i]
+		}
+	}
+	return nil
 }
 
 // countTo counts the records of seg before off; ok is false when off is
-// not a record boundary.
-func (s *diskSpool) countTo(seg *segment, off int64) (int64, bool) {
-	f, err := os.Open(filepath.Join(s.dir, segName(seg.id)))
+// not a record boundary. seq is the sequence number of the record ending
+// at off.
+func (s *diskSpool) countTo(seg *segment, off int64) (int64, uint64, bool) {
+	f, err := openSpoolFile(filepath.Join(s.dir, segName(seg.id)), os.O_RDONLY, false)
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
 	defer f.Close()
 	var pos, n int64
+	var seq uint64
 	var buf []byte
 	for pos < off {
-		size, body, ok := readRecord(f, pos, seg.size, buf)
+		if b := seg.badAt(pos); b != nil {
+			pos = b.end
+			continue
+		}
+		size, body, sq, ok := readRecord(f, pos, seg.size, buf)
 		if !ok {
-			return 0, false
+			return 0, 0, false
 		}
 		buf = body[:0]
 		pos += size
+		seq = sq
 		n++
 	}
-	return n, pos == off
+	return n, seq, pos == off
 }
 
 // readRecord reads the record at off (before limit) into buf; it returns
-// the record's total size and its body.
-func readRecord(f io.ReaderAt, off, limit int64, buf []byte) (int64, []byte, bool) {
+// the record's total size, its body (from the dedupe key on) and its
+// sequence number (0 for a record of the previous layout). body is
+// non-nil when buf was (re)used, even if the record is bad.
+func readRecord(f io.ReaderAt, off, limit int64, buf []byte) (int64, []byte, uint64, bool) {
 	var h [recHeader]byte
-	if off+recHeader > limit {
-		return 0, nil, false
+	if off+oldRecHeader > limit {
+		return 0, nil, 0, false
 	}
-	if _, err := f.ReadAt(h[:], off); err != nil {
-		return 0, nil, false
+	hn := int64(recHeader)
+	if off+hn > limit {
+		hn = oldRecHeader
 	}
-	n := int64(binary.LittleEndian.Uint32(h[0:]))
-	if n < recBodyHead || n > maxRecord || off+recHeader+n > limit {
-		return 0, nil, false
+	if _, err := f.ReadAt(h[:hn], off); err != nil {
+		return 0, nil, 0, false
+	}
+	head, bodyHead := int64(recHeader), int64(recBodyHead)
+	lenAt := 4
+	if binary.LittleEndian.Uint32(h[0:]) != recMagic {
+		head, bodyHead, lenAt = oldRecHeader, oldRecBodyHead, 0 // previous layout
+	} else if hn < recHeader {
+		return 0, nil, 0, false
+	}
+	n := int64(binary.LittleEndian.Uint32(h[lenAt:]))
+	if n < bodyHead || n > maxRecord || off+head+n > limit {
+		return 0, nil, 0, false
 	}
 	if int64(cap(buf)) < n {
 		buf = make([]byte, n)
 	}
 	buf = buf[:n]
-	if _, err := f.ReadAt(buf, off+recHeader); err != nil {
-		return 0, nil, false
+	if _, err := f.ReadAt(buf, off+head); err != nil {
+		return 0, buf, 0, false
 	}
-	if crc32.Checksum(buf, castagnoli) != binary.LittleEndian.Uint32(h[4:]) {
-		return 0, nil, false
+	if crc32.Checksum(buf, castagnoli) != binary.LittleEndian.Uint32(h[lenAt+4:]) {
+		return 0, buf, 0, false
+	}
+	var seq uint64
+	if head == recHeader {
+		seq = binary.LittleEndian.Uint64(buf)
+		if seq == 0 {
+			return 0, buf, 0, false
+		}
+		copy(buf, buf[8:]) // keep buf's start: the caller reuses it
+		buf = buf[:n-8]
 	}
 	subjLen := int64(binary.LittleEndian.Uint16(buf[8:]))
-	if recBodyHead+subjLen > n || subjLen == 0 {
-		return 0, nil, false
+	if oldRecBodyHead+subjLen > int64(len(buf)) || subjLen == 0 {
+		return 0, buf, 0, false
 	}
-	return recHeader + n, buf, true
+	return head + n, buf, seq, true
 }
 
-func (s *diskSpool) loadCursor() (spoolPos, bool) {
-	b, err := os.ReadFile(filepath.Join(s.dir, cursorFile))
-	if err != nil || len(b) != 20 {
-		return spoolPos{}, false
+func (s *diskSpool) loadCursor() (spoolPos, bool, error) {
+	f, err := openSpoolFile(filepath.Join(s.dir, cursorFile), os.O_RDONLY, false)
+	if errors.Is(err, os.ErrNotExist) {
+		return spoolPos{}, false, nil
+	}
+	if err != nil {
+		return spoolPos{}, false, fmt.Errorf("stream: spool cursor: %w", err)
+	}
+	defer f.Close()
+	var b [21]byte
+	n, _ := io.ReadFull(f, b[:])
+	if n != 20 {
+		return spoolPos{}, false, nil
 	}
 	if crc32.Checksum(b[:16], castagnoli) != binary.LittleEndian.Uint32(b[16:]) {
-		return spoolPos{}, false
+		return spoolPos{}, false, nil
 	}
-	return spoolPos{seg: binary.LittleEndian.Uint64(b), off: int64(binary.LittleEndian.Uint64(b[8:]))}, true
+	return spoolPos{seg: binary.LittleEndian.Uint64(b[:]), off: int64(binary.LittleEndian.Uint64(b[8:]))}, true, nil
 }
 
 func (s *diskSpool) append(key uint64, subject, payload []byte) error {
@@ -278,51 +471,58 @@ func (s *diskSpool) append(key uint64, subject, payload []byte) error {
 			id = tail.id + 1
 		}
 		if err := s.closeWriter(); err != nil {
+			s.drops++
 			return err
 		}
 		tail = &segment{id: id}
 		s.segs = append(s.segs, tail)
 		if len(s.segs) == 1 {
-			s.com, s.comIdx, s.read, s.readIdx = spoolPos{seg: id}, 0, spoolPos{seg: id}, 0
+			s.com, s.comIdx, s.read, s.readIdx = spoolPos{seg: id, seq: s.com.seq}, 0, spoolPos{seg: id}, 0
 		}
 	}
 	if s.w == nil {
-		f, err := os.OpenFile(filepath.Join(s.dir, segName(tail.id)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		// A new segment is created exclusively; the tail of an earlier
+		// run is reopened; neither follows a link.
+		f, err := openSpoolFile(filepath.Join(s.dir, segName(tail.id)), os.O_WRONLY|os.O_APPEND, tail.size == 0 && tail.n == 0)
 		if err != nil {
+			s.drops++
+			if tail.size == 0 && tail.n == 0 {
+				// Do not retry the same name for ever.
+				tail.id = tail.id + 1
+			}
 			return fmt.Errorf("stream: spool: %w", err)
 		}
 		s.w = f
 	}
+	seq := s.nextSeq
 	b := s.scratch[:0]
+	b = binary.LittleEndian.AppendUint32(b, recMagic)
 	b = binary.LittleEndian.AppendUint32(b, uint32(bodyLen))
 	b = binary.LittleEndian.AppendUint32(b, 0)
+	b = binary.LittleEndian.AppendUint64(b, seq)
 	b = binary.LittleEndian.AppendUint64(b, key)
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(subject)))
 	b = append(b, subject...)
 	b = append(b, payload...)
-	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[recHeader:], castagnoli))
+	binary.LittleEndian.PutUint32(b[8:], crc32.Checksum(b[recHeader:], castagnoli))
 	s.scratch = b[:0]
 	if _, err := s.w.Write(b); err != nil {
 		// A partial write leaves a torn record: start a new segment.
+		// tail.size stays the valid extent: the torn bytes after it are
+		// never read, and this record is counted here.
+		s.drops++
 		_ = s.closeWriter()
-		tail.size = s.fileSize(tail.id)
 		s.segs = append(s.segs, &segment{id: tail.id + 1})
 		return fmt.Errorf("stream: spool: %w", err)
 	}
+	s.nextSeq++
+	s.wDirty = true
 	tail.size += total
 	tail.n++
 	s.records++
 	s.bytes += total
 	s.trim()
 	return nil
-}
-
-func (s *diskSpool) fileSize(id uint64) int64 {
-	st, err := os.Stat(filepath.Join(s.dir, segName(id)))
-	if err != nil {
-		return 0
-	}
-	return st.Size()
 }
 
 // trim drops the oldest segments while the spool is over its size.
@@ -345,7 +545,7 @@ func (s *diskSpool) removeOldest() {
 	}
 	_ = os.Remove(filepath.Join(s.dir, segName(old.id)))
 	s.segs = s.segs[1:]
-	next := spoolPos{seg: s.segs[0].id}
+	next := spoolPos{seg: s.segs[0].id, seq: s.com.seq}
 	s.com, s.comIdx, s.comDirt = next, 0, true
 	if s.read.seg <= old.id {
 		s.read, s.readIdx = next, 0
@@ -359,47 +559,70 @@ func (s *diskSpool) next(it *item) (bool, error) {
 			return false, nil
 		}
 		seg := s.segs[i]
+		if b := seg.badAt(s.read.off); b != nil {
+			s.read.off = b.end // known damage, already counted
+			continue
+		}
 		if s.read.off >= seg.size {
 			if i == len(s.segs)-1 {
 				return false, nil
 			}
-			s.read, s.readIdx = spoolPos{seg: s.segs[i+1].id}, 0
+			s.read, s.readIdx = spoolPos{seg: s.segs[i+1].id, seq: s.read.seq}, 0
 			continue
 		}
 		if s.r == nil || s.rID != seg.id {
 			if s.r != nil {
 				_ = s.r.Close()
 			}
-			f, err := os.Open(filepath.Join(s.dir, segName(seg.id)))
+			f, err := openSpoolFile(filepath.Join(s.dir, segName(seg.id)), os.O_RDONLY, false)
 			if err != nil {
 				return false, fmt.Errorf("stream: spool: %w", err)
 			}
 			s.r, s.rID = f, seg.id
 		}
-		n, body, ok := readRecord(s.r, s.read.off, seg.size, it.buf[:0])
+		n, body, seq, ok := readRecord(s.r, s.read.off, seg.size, it.buf[:0])
 		if !ok {
-			// Unreadable from here on: skip the rest of the segment.
-			s.drops++
-			if i == len(s.segs)-1 {
-				// Never append after garbage.
-				_ = s.closeWriter()
-				s.segs = append(s.segs, &segment{id: seg.id + 1})
-			}
-			s.bytes -= seg.size - s.read.off
-			s.records -= seg.n - s.readIdx
-			seg.size, seg.n = s.read.off, s.readIdx
+			s.damaged(seg, i)
 			continue
 		}
 		s.read.off += n
+		s.read.seq = seq
 		s.readIdx++
 		subjLen := int(binary.LittleEndian.Uint16(body[8:]))
 		it.key = binary.LittleEndian.Uint64(body)
-		copy(body, body[recBodyHead:])
-		it.buf = body[:len(body)-recBodyHead]
+		copy(body, body[oldRecBodyHead:])
+		it.buf = body[:len(body)-oldRecBodyHead]
 		it.subjLen = subjLen
 		it.pos = s.read
 		return true, nil
 	}
+}
+
+// damaged handles a record that went bad after the spool was opened: the
+// stretch up to the next good record is skipped and its records counted
+// (from the sequence numbers, or all that were left in the segment).
+func (s *diskSpool) damaged(seg *segment, i int) {
+	if i == len(s.segs)-1 {
+		// Never append after garbage.
+		_ = s.closeWriter()
+		s.segs = append(s.segs, &segment{id: seg.id + 1})
+	}
+	next, nextSeq := resync(s.r, s.read.off+1, seg.size)
+	left := seg.n - s.readIdx
+	lost := left
+	if next < seg.size {
+		lost = 1
+		if s.read.seq != 0 && nextSeq > s.read.seq {
+			lost = int64(nextSeq - s.read.seq - 1)
+		}
+		lost = min(lost, left)
+	}
+	lost = max(lost, 1)
+	seg.bad = append(seg.bad, badRange{off: s.read.off, end: next, lost: lost})
+	seg.n -= min(lost, left)
+	s.records -= min(lost, left)
+	s.drops += uint64(lost)
+	s.corrupt += uint64(lost)
 }
 
 func (s *diskSpool) segIndex(id uint64) int {
@@ -430,7 +653,7 @@ func (s *diskSpool) commit(pos spoolPos) {
 	}
 	s.records--
 	s.bytes -= pos.off - s.com.off
-	s.com.off = pos.off
+	s.com.off, s.com.seq = pos.off, pos.seq
 	s.comIdx++
 	s.comDirt = true
 	if s.records <= 0 && !s.unread() {
@@ -453,7 +676,7 @@ func (s *diskSpool) reset() {
 	_ = os.Remove(filepath.Join(s.dir, cursorFile))
 	s.segs = s.segs[:0]
 	s.records, s.bytes, s.comIdx, s.comDirt = 0, 0, 0, false
-	s.com, s.read, s.readIdx = spoolPos{seg: next}, spoolPos{seg: next}, 0
+	s.com, s.read, s.readIdx = spoolPos{seg: next, seq: s.com.seq}, spoolPos{seg: next}, 0
 }
 
 func (s *diskSpool) rewind() { s.read, s.readIdx = s.com, s.comIdx }
@@ -463,12 +686,17 @@ func (s *diskSpool) unread() bool {
 	if i < 0 {
 		return false
 	}
-	return s.read.off < s.segs[i].size || i < len(s.segs)-1 && s.hasData(i+1)
+	seg := s.segs[i]
+	off := s.read.off
+	for b := seg.badAt(off); b != nil; b = seg.badAt(off) {
+		off = b.end
+	}
+	return off < seg.size || i < len(s.segs)-1 && s.hasData(i+1)
 }
 
 func (s *diskSpool) hasData(from int) bool {
 	for _, seg := range s.segs[from:] {
-		if seg.size > 0 {
+		if seg.n > 0 {
 			return true
 		}
 	}
@@ -479,7 +707,17 @@ func (s *diskSpool) depth() (int64, int64) { return s.records, s.bytes }
 
 func (s *diskSpool) dropped() uint64 { return s.drops }
 
+// sync makes what was appended and the commit cursor durable: the tail
+// segment is fsynced, then the cursor is written to a new file (created
+// exclusively, never through a link), fsynced, renamed over the old one,
+// and the directory fsynced.
 func (s *diskSpool) sync() error {
+	if s.w != nil && s.wDirty {
+		if err := s.w.Sync(); err != nil {
+			return fmt.Errorf("stream: spool: %w", err)
+		}
+		s.wDirty = false
+	}
 	if !s.comDirt {
 		return nil
 	}
@@ -492,12 +730,26 @@ func (s *diskSpool) sync() error {
 	binary.LittleEndian.PutUint64(b[8:], uint64(s.com.off))
 	binary.LittleEndian.PutUint32(b[16:], crc32.Checksum(b[:16], castagnoli))
 	tmp := filepath.Join(s.dir, cursorFile+".tmp")
-	if err := os.WriteFile(tmp, b[:], 0o600); err != nil {
+	_ = os.Remove(tmp) // a leftover (or a planted link: removed, never followed)
+	f, err := openSpoolFile(tmp, os.O_WRONLY, true)
+	if err != nil {
 		return fmt.Errorf("stream: spool cursor: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, cursorFile)); err != nil {
+	_, err = f.Write(b[:])
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(s.dir, cursorFile))
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("stream: spool cursor: %w", err)
 	}
+	syncDir(s.dir)
 	s.comDirt = false
 	return nil
 }
@@ -510,10 +762,11 @@ func (s *diskSpool) closeWriter() error {
 	if cerr := s.w.Close(); err == nil {
 		err = cerr
 	}
-	s.w = nil
+	s.w, s.wDirty = nil, false
 	if err != nil {
 		return fmt.Errorf("stream: spool: %w", err)
 	}
+	syncDir(s.dir) // the new segment's name
 	return nil
 }
 
