@@ -75,6 +75,9 @@ func (c *Config) Validate() error {
 	if _, ok := systemRootDir(c.SystemRoot); !ok {
 		return bad("system_root", "%q is not a Windows folder like C:\\Windows", c.SystemRoot)
 	}
+	if c.AllDisabled() {
+		return bad("disabled_rules", "every rule is disabled, sensor.blind too: the sensor could report nothing")
+	}
 	if c.ChildWindow <= 0 {
 		return bad("child_window", "must be positive, got %v", c.ChildWindow)
 	}
@@ -158,6 +161,10 @@ func LoadConfig(path string) (Config, error) {
 // ApplyJSON sets the keys present in data (the configuration file format)
 // and validates the result.
 func (c *Config) ApplyJSON(data []byte) error {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 BOM (Notepad writes one)
+	if err := checkTopLevel(data); err != nil {
+		return err
+	}
 	var f configFile
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -231,4 +238,57 @@ func (c *Config) ApplyJSON(data []byte) error {
 		}
 	}
 	return c.Validate()
+}
+
+// checkTopLevel requires the configuration to be one JSON object with no
+// key given twice (encoding/json would silently keep the last).
+func checkTopLevel(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf("%w: the configuration must be a JSON object, not %v", ErrConfig, tok)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return fmt.Errorf("%w: %s: given twice", ErrConfig, key)
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrConfig, key, err)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: data after the configuration object", ErrConfig)
+	}
+	return nil
+}
+
+// AllDisabled reports whether the configuration disables every rule,
+// sensor.blind included: a sensor that can say nothing.
+func (c *Config) AllDisabled() bool {
+	off := [numRules]bool{}
+	for _, r := range c.Disabled {
+		if r < numRules {
+			off[r] = true
+		}
+	}
+	for r := Rule(1); r < numRules; r++ {
+		if !off[r] {
+			return false
+		}
+	}
+	return true
 }

@@ -40,6 +40,16 @@ func TestConfigFile(t *testing.T) {
 		{name: "path in allow list", json: `{"allow_child":["C:\\x\\csrss.exe"]}`, errKey: "allow_child"},
 		{name: "tiny cap", json: `{"max_instances":1}`, errKey: "max_instances"},
 		{name: "not JSON", json: `child_window: 10s`, errKey: "invalid"},
+		{name: "a UTF-8 BOM is read past", json: "\xef\xbb\xbf{\"child_window\":\"10s\"}", check: func(t *testing.T, c detect.Config) {
+			if c.ChildWindow != 10*time.Second {
+				t.Fatalf("child_window %v after a BOM", c.ChildWindow)
+			}
+		}},
+		{name: "top-level null", json: `null`, errKey: "JSON object"},
+		{name: "every rule disabled", json: `{"disabled_rules":["smss.image_path","smss.parent","smss.parent_spoofed","smss.user","smss.second_master","smss.late_master","smss.persistent_child","smss.unexpected_child","smss.command_line","smss.session_chain","smss.registry","sensor.blind"]}`, errKey: "every rule is disabled"},
+		{name: "top-level array", json: `[]`, errKey: "JSON object"},
+		{name: "a key given twice", json: `{"child_window":"10s","child_window":"20s"}`, errKey: "child_window: given twice"},
+		{name: "data after the object", json: `{} {}`, errKey: "data after"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

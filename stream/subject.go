@@ -126,6 +126,10 @@ func ValidatePrefix(prefix string) error {
 	if prefix == "" {
 		return fmt.Errorf("%w: empty subject prefix", ErrConfig)
 	}
+	if prefix[0] == '$' {
+		// $JS.API, $SYS, $KV...: the server's own subjects.
+		return fmt.Errorf("%w: subject prefix %q: subjects beginning with $ are the server's", ErrConfig, prefix)
+	}
 	for _, tok := range strings.Split(prefix, ".") {
 		if tok == "" {
 			return fmt.Errorf("%w: subject prefix %q has an empty token", ErrConfig, prefix)

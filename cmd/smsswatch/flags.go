@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -34,42 +33,48 @@ func envName(name string) string {
 	return "SMSSWATCH_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
-// envString returns the environment override for flag name, or def.
-func envString(name, def string) string {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		return v
-	}
-	return def
-}
-
-// stringFlag defines a string flag whose default comes from the environment.
+// stringFlag defines a string flag that its environment variable can set.
 func stringFlag(fs *flag.FlagSet, name, def, help string) *string {
-	return fs.String(name, envString(name, def), help+" ($"+envName(name)+")")
+	return fs.String(name, def, help+" ($"+envName(name)+")")
 }
 
-// boolFlag defines a bool flag whose default comes from the environment.
+// boolFlag defines a bool flag that its environment variable can set.
 func boolFlag(fs *flag.FlagSet, name string, def bool, help string) *bool {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		if b, err := strconv.ParseBool(v); err == nil {
-			def = b
-		}
-	}
 	return fs.Bool(name, def, help+" ($"+envName(name)+")")
 }
 
-// durationFlag defines a duration flag whose default comes from the environment.
+// durationFlag defines a duration flag that its environment variable can set.
 func durationFlag(fs *flag.FlagSet, name string, def time.Duration, help string) *time.Duration {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		if d, err := time.ParseDuration(v); err == nil {
-			def = d
-		}
-	}
 	return fs.Duration(name, def, help+" ($"+envName(name)+")")
 }
 
-// parseFlags parses args; it returns the exit code to use when the command
-// must stop (help asked or bad flags) and ok=false.
+// applyEnv sets every flag of fs whose environment variable is set, with
+// the flag's own parser: SMSSWATCH_CHILD_WINDOW=5 is the same error as
+// --child-window 5, never silently the default. The command line, parsed
+// after, wins.
+func applyEnv(fs *flag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil {
+			return
+		}
+		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("$%s: invalid value %q: %v", envName(f.Name), v, serr)
+			}
+		}
+	})
+	return err
+}
+
+// parseFlags applies the environment, then parses args; it returns the
+// exit code to use when the command must stop (help asked or bad flags or
+// variables) and ok=false.
 func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if err := applyEnv(fs); err != nil {
+		fmt.Fprintf(fs.Output(), "smsswatch %s: %s\n", fs.Name(), sanitizeLine(err.Error()))
+		return exitError, false
+	}
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return exitOK, false

@@ -79,6 +79,10 @@ func runHunt(_ context.Context, args []string, io stdio) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
+	if err := checkReorder(*window, *maxBuf); err != nil {
+		fmt.Fprintf(io.err, "smsswatch hunt: %s\n", err)
+		return exitError
+	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(io.err, "smsswatch hunt: no input files (see smsswatch hunt --help)")
 		return exitError
@@ -109,6 +113,21 @@ func runHunt(_ context.Context, args []string, io stdio) int {
 		return exitError
 	case out.written > 0:
 		return exitViolations
+	case damagedInputs(rec.Inputs()) > 0:
+		fmt.Fprintf(io.err, "smsswatch hunt: %d input(s) ended in damaged data; what was readable was read\n", damagedInputs(rec.Inputs()))
+		return exitError
 	}
 	return exitOK
+}
+
+// damagedInputs counts the inputs whose data ended in damage (a corrupt or
+// truncated gzip stream or tar archive).
+func damagedInputs(inputs []recorded.Input) int {
+	n := 0
+	for _, in := range inputs {
+		if in.Stats.Damaged > 0 {
+			n++
+		}
+	}
+	return n
 }

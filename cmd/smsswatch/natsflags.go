@@ -27,8 +27,16 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/smsswatch/smsswatch/stream"
+)
+
+// Bounds of the NATS flags: below them a sensor floods its server or
+// drops every alert.
+const (
+	minSpoolBytes = 1 << 20
+	minHeartbeat  = 100 * time.Millisecond
 )
 
 func addNATSFlags(fs *flag.FlagSet) func() (stream.Config, error) {
@@ -52,9 +60,15 @@ func addNATSFlags(fs *flag.FlagSet) func() (stream.Config, error) {
 		if err != nil {
 			return stream.Config{}, fmt.Errorf("--spool-max-bytes: %w", err)
 		}
+		if max < minSpoolBytes {
+			return stream.Config{}, fmt.Errorf("--spool-max-bytes: %d is below the minimum of 1MiB", max)
+		}
 		hb := *heartbeat
-		if hb <= 0 {
+		switch {
+		case hb <= 0:
 			hb = -1
+		case hb < minHeartbeat:
+			return stream.Config{}, fmt.Errorf("--heartbeat: %v is below the minimum of %v", hb, minHeartbeat)
 		}
 		cfg := stream.Config{
 			Conn: stream.ConnConfig{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -89,8 +90,11 @@ func runReplay(ctx context.Context, args []string, io stdio) int {
 	if fs.NArg() == 0 {
 		return fail(errors.New("no input files (see smsswatch replay --help)"))
 	}
-	if *speed < 0 {
-		return fail(errors.New("--speed must not be negative"))
+	if *speed < 0 || math.IsNaN(*speed) || math.IsInf(*speed, 0) {
+		return fail(errors.New("--speed must be a finite number, 0 or more"))
+	}
+	if err := checkReorder(*window, *maxBuf); err != nil {
+		return fail(err)
 	}
 	log := newLogger(io.err, *logLevel)
 	det, err := dopts.detector()

@@ -27,7 +27,17 @@ type Options struct {
 	// Before, when set, is called with each event just before its engine
 	// sees it (replay paces on it).
 	Before func(ev *etw.Event)
+	// MaxStreams caps the (host, source) streams kept at once (0:
+	// DefaultMaxStreams). Past it, the stream idle longest is finished
+	// (drained and flushed, its violations emitted) and forgotten, and
+	// counted in Pipeline.Evicted.
+	MaxStreams int
 }
+
+// DefaultMaxStreams is the default cap on (host, source) streams: an
+// attacker can forge a million host names, and every stream holds an
+// engine.
+const DefaultMaxStreams = 1024
 
 // Key names one (host, source) stream.
 type Key struct {
@@ -44,6 +54,8 @@ type Stream struct {
 	// stream; bootLimit ends the ones it is fed by time (later ones reach
 	// it as they are read).
 	nextBoot, bootLimit int
+	// last is the arrival order of its latest event, for eviction.
+	last int64
 }
 
 // Input is what one input file gave.
@@ -65,8 +77,9 @@ type Pipeline struct {
 	hosts   map[string]*detect.Host
 	// boots holds each host's boot records, in the order read.
 	boots  map[string][]etw.Event
-	events int64
-	inputs []Input
+	events  int64
+	evicted int64
+	inputs  []Input
 	out    etw.Event
 }
 
@@ -207,6 +220,7 @@ func (p *Pipeline) Push(ev *etw.Event) {
 	k := Key{ev.Host, ev.Source}
 	st := p.streams[k]
 	if st == nil {
+		p.makeRoom()
 		h := p.hosts[ev.Host]
 		if h == nil {
 			h = p.det.NewHost(ev.Host)
@@ -216,9 +230,46 @@ func (p *Pipeline) Push(ev *etw.Event) {
 			Engine: p.det.HostEngine(h, ev.Source, p.sink), bootLimit: len(p.boots[ev.Host])}
 		p.streams[k] = st
 	}
+	st.last = p.events
 	p.feedBoots(st, ev.Time)
 	p.feed(st, ev)
 }
+
+// makeRoom evicts the stream idle longest when the cap is reached.
+func (p *Pipeline) makeRoom() {
+	max := p.opts.MaxStreams
+	if max <= 0 {
+		max = DefaultMaxStreams
+	}
+	if len(p.streams) < max {
+		return
+	}
+	var old *Stream
+	for _, st := range p.streams {
+		if old == nil || st.last < old.last {
+			old = st
+		}
+	}
+	st := old
+	st.Reorder.Flush()
+	for st.Reorder.Pop(&p.out) {
+		p.handle(st, &p.out)
+	}
+	st.Engine.Flush()
+	delete(p.streams, st.Key)
+	p.evicted++
+	for k := range p.streams {
+		if k.Host == st.Key.Host {
+			return
+		}
+	}
+	delete(p.hosts, st.Key.Host)
+	delete(p.boots, st.Key.Host)
+}
+
+// Evicted returns how many streams were finished early and forgotten
+// because more than Options.MaxStreams were open.
+func (p *Pipeline) Evicted() int64 { return p.evicted }
 
 // maxBootPlacement is how long after the OS start a boot record naming
 // it may be written and still be placed at that start.

@@ -1,0 +1,88 @@
+package recorded_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smsswatch/smsswatch/detect"
+	"github.com/smsswatch/smsswatch/detect/recorded"
+)
+
+func write(t *testing.T, name string, lines []string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func start(host string, sec, pid, ppid int, image, parent string) string {
+	ts := time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC).Add(time.Duration(sec) * time.Second).Format(time.RFC3339Nano)
+	return fmt.Sprintf(`{"v":1,"time":%q,"kind":"start","source":"sysmon","host":%q,"pid":%d,"ppid":%d,"image":%q,"parent_image":%q}`,
+		ts, host, pid, ppid, image, parent)
+}
+
+// TestStreamsAreCapped: a million forged host names cannot grow the
+// pipeline past its cap; evicted streams are counted, and their
+// violations were still emitted.
+func TestStreamsAreCapped(t *testing.T) {
+	var lines []string
+	for i := 0; i < 50; i++ {
+		lines = append(lines, start(fmt.Sprintf("FORGED%d", i), i, 5000, 4100, `C:\Users\Public\smss.exe`, `C:\Windows\System32\cmd.exe`))
+	}
+	d, err := detect.New(detect.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	p := recorded.New(d, detect.SinkFunc(func(v *detect.Violation) {
+		if v.Rule == detect.RuleImagePath {
+			n++
+		}
+	}), recorded.Options{ReorderWindow: time.Minute, ReorderMax: 1024, MaxStreams: 8})
+	if err := p.Run(context.Background(), []string{write(t, "forged.jsonl", lines)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(p.Streams()); got > 8 {
+		t.Fatalf("%d streams kept, cap 8", got)
+	}
+	if p.Evicted() != 42 {
+		t.Fatalf("evicted %d, want 42", p.Evicted())
+	}
+	if n != 50 {
+		t.Fatalf("%d image_path alerts, want 50: an evicted stream lost its violation", n)
+	}
+}
+
+// TestSplitFilesAreOnePass: one stream split across two files, given in
+// either order, gives the same result as one file.
+func TestSplitFilesAreOnePass(t *testing.T) {
+	a := write(t, "a.jsonl", []string{
+		start("WS1", 0, 404, 4, `C:\Windows\System32\smss.exe`, "System"),
+		start("WS1", 20, 5000, 404, `C:\Windows\System32\cmd.exe`, `C:\Windows\System32\smss.exe`),
+	})
+	b := write(t, "b.jsonl", []string{
+		start("WS1", 10, 500, 404, `C:\Windows\System32\smss.exe`, `C:\Windows\System32\smss.exe`),
+	})
+	for _, order := range [][]string{{a, b}, {b, a}} {
+		d, _ := detect.New(detect.DefaultConfig())
+		var got []string
+		p := recorded.New(d, detect.SinkFunc(func(v *detect.Violation) { got = append(got, v.Rule.ID()) }),
+			recorded.Options{ReorderWindow: time.Minute, ReorderMax: 1024})
+		if err := p.Run(context.Background(), order); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(got, " ") != "smss.unexpected_child" {
+			t.Fatalf("files %v: got %v, want the master's cmd.exe only", order, got)
+		}
+		if len(p.Inputs()) != 2 {
+			t.Fatalf("%d inputs recorded", len(p.Inputs()))
+		}
+	}
+}
