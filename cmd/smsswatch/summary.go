@@ -166,6 +166,9 @@ func writeSummary(w io.Writer, rec *recorded.Pipeline, out *alertWriter) {
 			}
 		}
 	}
+	if n := rec.Evicted(); n > 0 {
+		fmt.Fprintf(w, "\n%d (host, source) stream(s) finished early and not listed: more than the cap of streams at once\n", n)
+	}
 	writeInputStats(w, rec.Inputs())
 	if rec.Skips().Total > 0 {
 		fmt.Fprintf(w, "\nrecords skipped: %d\n", rec.Skips().Total)
