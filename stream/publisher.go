@@ -216,6 +216,9 @@ type Publisher struct {
 
 	// Signals into the publishing goroutine.
 	wake chan struct{}
+	// freed is signalled (without blocking) when slots return to the
+	// engine side, for ViolationWait.
+	freed chan struct{}
 	// JetStream acks, appended by the ack subscription; ackWake is how
 	// many make it worth waking the publishing goroutine (0: don't).
 	ackMu    sync.Mutex
@@ -313,6 +316,7 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 		toFree:   make([]*item, 0, cfg.QueueSize),
 		pending:  newSlotRing(cfg.QueueSize),
 		wake:     make(chan struct{}, 1),
+		freed:    make(chan struct{}, 1),
 		ackList:  make([]ackResult, 0, 2*cfg.MaxInflight),
 		ackSpare: make([]ackResult, 0, 2*cfg.MaxInflight),
 		flushed:  make(chan flushResult, maxFlushes),
@@ -717,6 +721,40 @@ func (p *Publisher) returnFree() {
 	p.prodMu.Unlock()
 	clear(p.toFree)
 	p.toFree = p.toFree[:0]
+	select {
+	case p.freed <- struct{}{}:
+	default:
+	}
+}
+
+// ViolationWait is Violation for a producer that can wait, as a replay
+// of recorded data can: while every slot of the queue is taken it waits
+// for one instead of dropping, until ctx is done or the publisher closes
+// (then the alert is a counted drop, as Violation would count it). The
+// live sensor uses Violation: its engine must never block.
+func (p *Publisher) ViolationWait(ctx context.Context, v *detect.Violation) error {
+	for {
+		p.prodMu.Lock()
+		n, closed := len(p.free), p.closed
+		p.prodMu.Unlock()
+		if n > 0 || closed {
+			p.Violation(v)
+			if closed {
+				return ErrClosed
+			}
+			return nil
+		}
+		if p.sleeping.Load() && p.sleeping.CompareAndSwap(true, false) {
+			p.poke()
+		}
+		select {
+		case <-p.freed:
+		case <-ctx.Done():
+			p.Violation(v) // counted as dropped: no slot
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // subject returns it's subject as a string, cached.

@@ -31,15 +31,28 @@ and a subscriber prints each alert as a downstream consumer receives it.
 With --nats, alerts are published there (tail them with smsswatch tail).
 `
 
-// countingSink counts violations on their way to the publisher.
-type countingSink struct {
-	next detect.Sink
-	n    atomic.Uint64
+// replayCounts are the replay pipeline's counters, read by the
+// publisher's heartbeats from its own goroutine.
+type replayCounts struct {
+	events     atomic.Uint64
+	violations atomic.Uint64
 }
 
-func (c *countingSink) Violation(v *detect.Violation) {
-	c.n.Add(1)
-	c.next.Violation(v)
+func (c *replayCounts) snapshot() stream.Counters {
+	return stream.Counters{Events: c.events.Load(), Violations: c.violations.Load()}
+}
+
+// waitingSink counts violations on their way to the publisher and, as a
+// replay can, waits for room in its queue rather than dropping.
+type waitingSink struct {
+	ctx    context.Context
+	pub    *stream.Publisher
+	counts *replayCounts
+}
+
+func (w *waitingSink) Violation(v *detect.Violation) {
+	w.counts.violations.Add(1)
+	_ = w.pub.ViolationWait(w.ctx, v) // a drop it could not avoid is counted by the publisher
 }
 
 // pacer sleeps so that events reach the engine at speed times their
@@ -106,7 +119,8 @@ func runReplay(ctx context.Context, args []string, io stdio) int {
 		return fail(err)
 	}
 	host, _ := os.Hostname()
-	cfg.Host, cfg.Version = host, version
+	counts := &replayCounts{}
+	cfg.Host, cfg.Version, cfg.Counters = host, version, counts.snapshot
 	cfg.Logger = log.With().Str("component", "nats").Logger()
 
 	// No broker given: run one here, and a consumer that prints.
@@ -172,7 +186,7 @@ func runReplay(ctx context.Context, args []string, io stdio) int {
 			}
 			return fail(fmt.Errorf("subscriber: %w", err))
 		}
-		return replayInto(ctx, io, pub, det, fs.Args(), recorded.Options{ReorderWindow: *window, ReorderMax: *maxBuf}, *speed, func(n uint64) {
+		return replayInto(ctx, io, pub, counts, det, fs.Args(), recorded.Options{ReorderWindow: *window, ReorderMax: *maxBuf}, *speed, func(n uint64) {
 			deadline := time.Now().Add(*wait)
 			for printed.Load() < n && time.Now().Before(deadline) && ctx.Err() == nil {
 				time.Sleep(20 * time.Millisecond)
@@ -186,16 +200,19 @@ func runReplay(ctx context.Context, args []string, io stdio) int {
 	if err != nil {
 		return fail(err)
 	}
-	return replayInto(ctx, io, pub, det, fs.Args(), recorded.Options{ReorderWindow: *window, ReorderMax: *maxBuf}, *speed, nil)
+	return replayInto(ctx, io, pub, counts, det, fs.Args(), recorded.Options{ReorderWindow: *window, ReorderMax: *maxBuf}, *speed, nil)
 }
 
 // replayInto runs the recorded pipeline into pub, closes it, and reports.
 // received, if set, waits for the consumer to see the published alerts.
-func replayInto(ctx context.Context, io stdio, pub *stream.Publisher, det *detect.Detector, files []string,
+func replayInto(ctx context.Context, io stdio, pub *stream.Publisher, counts *replayCounts, det *detect.Detector, files []string,
 	opts recorded.Options, speed float64, received func(n uint64)) int {
-	sink := &countingSink{next: pub}
+	sink := &waitingSink{ctx: ctx, pub: pub, counts: counts}
 	p := &pacer{ctx: ctx, speed: speed}
-	opts.Before = p.before
+	opts.Before = func(ev *etw.Event) {
+		counts.events.Add(1)
+		p.before(ev)
+	}
 	rec := recorded.New(det, sink, opts)
 	readErr := rec.Run(ctx, files)
 	if errors.Is(readErr, context.Canceled) {
@@ -209,7 +226,7 @@ func replayInto(ctx context.Context, io stdio, pub *stream.Publisher, det *detec
 		received(st.Published)
 	}
 	fmt.Fprintf(io.err, "smsswatch replay: %d file(s), %d events, %d record(s) skipped, %d violation(s), %d published, %d dropped\n",
-		len(rec.Inputs()), rec.Events(), rec.Skips().Total, sink.n.Load(), st.Published, st.Dropped+st.SpoolDropped)
+		len(rec.Inputs()), rec.Events(), rec.Skips().Total, counts.violations.Load(), st.Published, st.Dropped+st.SpoolDropped)
 	for _, n := range rec.Skips().Notes {
 		fmt.Fprintf(io.err, "  %s\n", sanitizeLine(n))
 	}
@@ -220,7 +237,7 @@ func replayInto(ctx context.Context, io stdio, pub *stream.Publisher, det *detec
 	case closeErr != nil:
 		fmt.Fprintf(io.err, "smsswatch replay: %s\n", sanitizeLine(closeErr.Error()))
 		return exitError
-	case sink.n.Load() > 0:
+	case counts.violations.Load() > 0:
 		return exitViolations
 	}
 	return exitOK
