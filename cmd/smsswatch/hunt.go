@@ -68,7 +68,7 @@ func (a *alertWriter) flush() error {
 	return a.err
 }
 
-func runHunt(_ context.Context, args []string, io stdio) int {
+func runHunt(ctx context.Context, args []string, io stdio) int {
 	fs := newFlagSet("hunt", "hunt [flags] FILE...", huntExamples, io.err)
 	dopts := addDetectFlags(fs)
 	dopts.history = 4096
@@ -94,7 +94,7 @@ func runHunt(_ context.Context, args []string, io stdio) int {
 	}
 	out := newAlertWriter(io.out)
 	rec := recorded.New(det, out, recorded.Options{ReorderWindow: *window, ReorderMax: *maxBuf})
-	if err := rec.Run(context.Background(), fs.Args()); err != nil {
+	if err := rec.Run(ctx, fs.Args()); err != nil {
 		out.flush()
 		fmt.Fprintf(io.err, "smsswatch hunt: %s\n", sanitizeLine(err.Error()))
 		return exitError

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+	"time"
 )
 
 // Exit codes shared by every subcommand.
@@ -44,8 +45,19 @@ func register(c *command) {
 	commands[c.name] = c
 }
 
+// signalGrace is how long a command has, after SIGINT or SIGTERM, to stop
+// on its own (flush alerts, close NATS) before the process exits anyway:
+// a read blocked in the OS (a FIFO with no writer) never sees the signal.
+const signalGrace = 3 * time.Second
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		time.Sleep(signalGrace)
+		fmt.Fprintln(os.Stderr, "smsswatch: stopped by a signal")
+		os.Exit(exitError)
+	}()
 	code := dispatch(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
 	stop()
 	os.Exit(code)
