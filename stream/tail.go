@@ -50,6 +50,11 @@ type TailConfig struct {
 	Ready func()
 	// Printed, if set, is called after each alert is written.
 	Printed func()
+	// Lost, if set, is called with the total of messages a core (not
+	// durable) subscription lost because this reader was too slow, each
+	// time that total grows (checked every second and when Tail returns).
+	// Without it the losses are logged.
+	Lost func(total int)
 }
 
 // Tail prints alerts as they arrive until ctx is done (then it returns
@@ -84,12 +89,14 @@ func Tail(ctx context.Context, cfg TailConfig, w io.Writer) error {
 		return fmt.Errorf("stream: subscribe %s: %w", subject, err)
 	}
 	defer sub.Unsubscribe()
+	lost := &lossReport{cfg: &cfg, subs: []*nats.Subscription{sub}}
 	if cfg.Heartbeats {
 		hs, err := nc.ChanSubscribe(cfg.SubjectPrefix+".heartbeat.>", ch)
 		if err != nil {
 			return fmt.Errorf("stream: subscribe heartbeats: %w", err)
 		}
 		defer hs.Unsubscribe()
+		lost.subs = append(lost.subs, hs)
 	}
 	if err := nc.FlushTimeout(cfg.Conn.timeout()); err != nil {
 		return fmt.Errorf("stream: subscribe %s: %w", subject, cfg.Conn.scrub(err))
@@ -97,6 +104,25 @@ func Tail(ctx context.Context, cfg TailConfig, w io.Writer) error {
 	if cfg.Ready != nil {
 		cfg.Ready()
 	}
+	// The check runs apart from the printing: a stuck writer is what makes
+	// the losses.
+	stopCheck := make(chan struct{})
+	checked := make(chan struct{})
+	go func() {
+		defer close(checked)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopCheck:
+				lost.check()
+				return
+			case <-tick.C:
+				lost.check()
+			}
+		}
+	}()
+	defer func() { close(stopCheck); <-checked }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -107,6 +133,31 @@ func Tail(ctx context.Context, cfg TailConfig, w io.Writer) error {
 			}
 		}
 	}
+}
+
+// lossReport reports what core subscriptions dropped as a slow consumer.
+type lossReport struct {
+	cfg      *TailConfig
+	subs     []*nats.Subscription
+	reported int
+}
+
+func (l *lossReport) check() {
+	total := 0
+	for _, s := range l.subs {
+		if n, err := s.Dropped(); err == nil {
+			total += n
+		}
+	}
+	if total <= l.reported {
+		return
+	}
+	l.reported = total
+	if l.cfg.Lost != nil {
+		l.cfg.Lost(total)
+		return
+	}
+	l.cfg.Logger.Warn().Int("lost", total).Msg("alerts lost: this reader is too slow for core NATS (use a durable consumer)")
 }
 
 func (c *ConnConfig) timeout() time.Duration {

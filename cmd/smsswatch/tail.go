@@ -75,6 +75,9 @@ func runTail(ctx context.Context, args []string, io stdio) int {
 		Durable: *durable, DeliverAll: *all, Heartbeats: *heartbeats,
 		JSON: *jsonOut, Color: color,
 		Logger: newLogger(io.err, *logLevel),
+		Lost: func(total int) {
+			fmt.Fprintf(io.err, "smsswatch tail: %d alert(s) lost so far: this reader is too slow for core NATS (use --durable)\n", total)
+		},
 	}, io.out)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(io.err, "smsswatch tail: %s\n", sanitizeLine(err.Error()))
