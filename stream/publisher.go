@@ -26,7 +26,7 @@ const (
 	DefaultQueueSize       = 4096
 	DefaultMaxInflight     = 1024
 	DefaultAckTimeout      = 5 * time.Second
-	DefaultDuplicateWindow = 10 * time.Minute
+	DefaultDuplicateWindow = 24 * time.Hour
 	DefaultSpoolMaxBytes   = 256 << 20
 	DefaultHeartbeat       = 10 * time.Second
 )
@@ -71,7 +71,11 @@ type Config struct {
 	BindStream bool
 	// Replicas of a stream the publisher creates (default 1).
 	Replicas int
-	// DuplicateWindow of a stream the publisher creates (default 10 min).
+	// DuplicateWindow of a stream the publisher creates (default 24 h):
+	// it must outlast any outage the spool rides out, or an alert sent
+	// before the outage whose ack was lost is stored twice when retried.
+	// Bound to an existing stream with a shorter window, the publisher
+	// warns.
 	DuplicateWindow time.Duration
 	// AckTimeout is how long an unacknowledged violation waits before all
 	// unacknowledged ones are sent again (default 5 s).
@@ -943,7 +947,13 @@ func (p *Publisher) onTick() {
 func (p *Publisher) bindStream() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := p.js.Stream(ctx, p.cfg.Stream)
+	st, err := p.js.Stream(ctx, p.cfg.Stream)
+	if err == nil {
+		if d := st.CachedInfo().Config.Duplicates; d < p.cfg.DuplicateWindow {
+			p.log.Warn().Str("stream", p.cfg.Stream).Dur("duplicate_window", d).Dur("wanted", p.cfg.DuplicateWindow).
+				Msg("the stream's duplicate window is shorter than the spool may hold alerts: after a longer outage a retried alert may be stored twice (raise the stream's duplicate window)")
+		}
+	}
 	if errors.Is(err, jetstream.ErrStreamNotFound) && !p.cfg.BindStream {
 		_, err = p.js.CreateStream(ctx, jetstream.StreamConfig{
 			Name:        p.cfg.Stream,

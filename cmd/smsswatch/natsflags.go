@@ -44,6 +44,7 @@ func addNATSFlags(fs *flag.FlagSet) func() (stream.Config, error) {
 	prefix := stringFlag(fs, "subject-prefix", stream.DefaultSubjectPrefix, "first token(s) of every subject: PREFIX.violations.HOST.RULE, PREFIX.heartbeat.HOST")
 	jetstream := boolFlag(fs, "jetstream", false, "publish into a JetStream stream (durable, acknowledged, deduplicated) instead of core NATS")
 	streamName := stringFlag(fs, "stream", stream.DefaultStream, "JetStream stream, created over PREFIX.violations.> if missing")
+	dupWindow := durationFlag(fs, "dup-window", stream.DefaultDuplicateWindow, "duplicate window of the stream created; warned when a bound stream's is shorter (it must outlast any NATS outage the spool rides out)")
 	user := stringFlag(fs, "user", "", "NATS user name")
 	password := secretFlag(fs, "password", "NATS password (prefer the environment variable: a flag shows in the process list)")
 	token := secretFlag(fs, "token", "NATS token (prefer the environment variable)")
@@ -77,7 +78,7 @@ func addNATSFlags(fs *flag.FlagSet) func() (stream.Config, error) {
 				Name: "smsswatch " + version,
 			},
 			SubjectPrefix: *prefix, JetStream: *jetstream, Stream: *streamName,
-			SpoolDir: *spool, SpoolMaxBytes: max, Heartbeat: hb,
+			SpoolDir: *spool, SpoolMaxBytes: max, Heartbeat: hb, DuplicateWindow: *dupWindow,
 		}
 		if err := stream.ValidatePrefix(cfg.SubjectPrefix); err != nil {
 			return stream.Config{}, fmt.Errorf("--subject-prefix: %w", err)
