@@ -1,6 +1,9 @@
 package etw
 
-import "time"
+import (
+	"time"
+	"unsafe"
+)
 
 // Reorder makes one (host, source) stream of events time-ordered before
 // the detector sees it. Recorded logs are not in time order (forwarders
@@ -21,6 +24,7 @@ import "time"
 type Reorder struct {
 	window uint64
 	max    int
+	budget *ReorderBudget
 
 	slab []reorderSlot // buffered events; free slots listed in free
 	free []int32
@@ -37,8 +41,32 @@ type Reorder struct {
 }
 
 type reorderSlot struct {
-	ev  Event
-	seq uint64
+	ev   Event
+	seq  uint64
+	size int64
+}
+
+// ReorderBudget bounds the bytes several Reorders hold together (the
+// recorded pipeline gives all its buffers one): attacker-controlled
+// strings (32 KiB command lines) make a count cap alone mean gigabytes.
+// Past the budget, the Reorder being pushed to releases its oldest events
+// early, counted in ReorderStats.Overflow.
+type ReorderBudget struct {
+	max, used int64
+}
+
+// NewReorderBudget returns a budget of maxBytes.
+func NewReorderBudget(maxBytes int64) *ReorderBudget { return &ReorderBudget{max: maxBytes} }
+
+// Used returns the bytes held now.
+func (b *ReorderBudget) Used() int64 { return b.used }
+
+// eventSize is what an Event costs buffered: the value and its strings.
+func eventSize(ev *Event) int64 {
+	p, r, b := &ev.Proc, &ev.Reg, &ev.Boot
+	return int64(unsafe.Sizeof(*ev)) + int64(len(ev.Host)+len(p.Image)+len(p.ParentImage)+len(p.CommandLine)+
+		len(p.UserSID)+len(p.UserName)+len(p.CreatorSID)+len(p.Key)+len(p.ParentKey)+
+		len(r.Image)+len(r.Key)+len(r.Value)+len(r.Data)+len(r.NewName)+len(b.SystemRoot)+len(b.SystemDevice))
 }
 
 // ReorderStats counts what a Reorder did.
@@ -70,6 +98,9 @@ func NewReorder(window time.Duration, max int) *Reorder {
 	return &Reorder{window: uint64(window), max: max}
 }
 
+// UseBudget makes q count its buffered bytes against b.
+func (q *Reorder) UseBudget(b *ReorderBudget) { q.budget = b }
+
 // Len returns the number of events buffered.
 func (q *Reorder) Len() int { return len(q.heap) }
 
@@ -94,6 +125,10 @@ func (q *Reorder) Push(ev *Event) {
 		i = int32(len(q.slab) - 1)
 	}
 	q.slab[i] = reorderSlot{ev: *ev, seq: q.seq}
+	if q.budget != nil {
+		q.slab[i].size = eventSize(ev)
+		q.budget.used += q.slab[i].size
+	}
 	q.seq++
 	q.heap = append(q.heap, i)
 	q.up(len(q.heap) - 1)
@@ -117,7 +152,7 @@ func (q *Reorder) Pop(ev *Event) bool {
 	root := q.heap[0]
 	it := &q.slab[root]
 	switch {
-	case len(q.heap) > q.max:
+	case len(q.heap) > q.max, q.budget != nil && q.budget.used > q.budget.max:
 		q.stats.Overflow++
 	case q.flushing:
 	case q.newest > it.ev.Time && uint64(q.newest)-uint64(it.ev.Time) > q.window:
@@ -125,6 +160,9 @@ func (q *Reorder) Pop(ev *Event) bool {
 		return false
 	}
 	*ev = it.ev
+	if q.budget != nil {
+		q.budget.used -= it.size
+	}
 	it.ev = Event{} // drop references for the collector
 	q.free = append(q.free, root)
 	last := len(q.heap) - 1

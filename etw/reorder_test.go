@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -234,4 +235,44 @@ func BenchmarkReorder(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestReorderBudgetBoundsBytes: 32 KiB command lines in several buffers
+// sharing one budget never hold more than the budget (and one event);
+// what was released early is counted, nothing is lost.
+func TestReorderBudgetBoundsBytes(t *testing.T) {
+	const budget = 1 << 20
+	b := NewReorderBudget(budget)
+	qs := []*Reorder{NewReorder(time.Hour, 1<<20), NewReorder(time.Hour, 1<<20)}
+	for _, q := range qs {
+		q.UseBudget(b)
+	}
+	big := strings.Repeat("A", 32<<10)
+	var out Event
+	popped, overflow := 0, uint64(0)
+	const n = 2000
+	for i := 0; i < n; i++ {
+		ev := Event{Time: int64(i), Kind: KindStart, Proc: Process{CommandLine: big}}
+		q := qs[i%2]
+		q.Push(&ev)
+		for q.Pop(&out) {
+			popped++
+		}
+		if b.Used() > budget+eventSize(&ev) {
+			t.Fatalf("%d bytes held, budget %d", b.Used(), budget)
+		}
+	}
+	for _, q := range qs {
+		q.Flush()
+		for q.Pop(&out) {
+			popped++
+		}
+		overflow += q.Stats().Overflow
+	}
+	if popped != n || b.Used() != 0 {
+		t.Fatalf("%d of %d released, %d bytes still counted", popped, n, b.Used())
+	}
+	if overflow == 0 {
+		t.Fatal("no early release counted")
+	}
 }

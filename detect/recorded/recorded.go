@@ -32,7 +32,14 @@ type Options struct {
 	// (drained and flushed, its violations emitted) and forgotten, and
 	// counted in Pipeline.Evicted.
 	MaxStreams int
+	// ReorderBytes bounds the bytes all reorder buffers hold together (0:
+	// DefaultReorderBytes); past it the oldest events are released early
+	// (counted as reorder overflow).
+	ReorderBytes int64
 }
+
+// DefaultReorderBytes is the default budget of all reorder buffers.
+const DefaultReorderBytes = 16 << 20
 
 // DefaultMaxStreams is the default cap on (host, source) streams: an
 // attacker can forge a million host names, and every stream holds an
@@ -75,6 +82,7 @@ type Pipeline struct {
 	skips   Skips
 	streams map[Key]*Stream
 	hosts   map[string]*detect.Host
+	budget  *etw.ReorderBudget
 	// boots holds each host's boot records, in the order read.
 	boots  map[string][]etw.Event
 	events  int64
@@ -86,8 +94,11 @@ type Pipeline struct {
 // New returns a pipeline that feeds det's engines and sends violations to
 // sink.
 func New(det *detect.Detector, sink detect.Sink, opts Options) *Pipeline {
+	if opts.ReorderBytes <= 0 {
+		opts.ReorderBytes = DefaultReorderBytes
+	}
 	return &Pipeline{det: det, sink: sink, opts: opts, streams: map[Key]*Stream{},
-		hosts: map[string]*detect.Host{}, boots: map[string][]etw.Event{}}
+		hosts: map[string]*detect.Host{}, boots: map[string][]etw.Event{}, budget: etw.NewReorderBudget(opts.ReorderBytes)}
 }
 
 // Run reads every input in one pass and finishes. The inputs are read
@@ -112,7 +123,9 @@ func (p *Pipeline) Run(ctx context.Context, paths []string) error {
 			err = oerr
 			break
 		}
-		ins = append(ins, &input{path: path, rd: rd, c: closer, q: etw.NewReorder(p.opts.ReorderWindow, p.opts.ReorderMax)})
+		q := etw.NewReorder(p.opts.ReorderWindow, p.opts.ReorderMax)
+		q.UseBudget(p.budget)
+		ins = append(ins, &input{path: path, rd: rd, c: closer, q: q})
 	}
 	for _, in := range ins {
 		if err != nil {
@@ -228,6 +241,7 @@ func (p *Pipeline) Push(ev *etw.Event) {
 		}
 		st = &Stream{Key: k, Reorder: etw.NewReorder(p.opts.ReorderWindow, p.opts.ReorderMax),
 			Engine: p.det.HostEngine(h, ev.Source, p.sink), bootLimit: len(p.boots[ev.Host])}
+		st.Reorder.UseBudget(p.budget)
 		p.streams[k] = st
 	}
 	st.last = p.events
