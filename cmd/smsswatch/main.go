@@ -11,6 +11,8 @@ import (
 	"sort"
 	"syscall"
 	"time"
+
+	"github.com/smsswatch/smsswatch/stream"
 )
 
 // Exit codes shared by every subcommand.
@@ -58,6 +60,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "smsswatch: stopped by a signal")
 		os.Exit(exitError)
 	}()
+	host, _ := os.Hostname()
+	stream.SetAgent(stream.Agent{Name: "smsswatch", Version: version, ID: host})
 	code := dispatch(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
 	stop()
 	os.Exit(code)
