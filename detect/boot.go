@@ -32,6 +32,9 @@ func (e *Engine) onBoot(ev *etw.Event) {
 	if ev.Boot.SystemDevice != "" && len(e.paths.devices) < maxDevices {
 		e.paths.mapDevice(ev.Boot.SystemDevice, e.paths.root.vol)
 	}
+	if ev.Boot.SystemRoot != "" || ev.Boot.SystemDevice != "" {
+		e.pathCache.clear()
+	}
 	if ev.Time+int64(e.cfg.LateMasterAfter) < e.now {
 		// A boot record older than what the engine has seen cannot be
 		// placed: ordering is the reader's job. Count it, ignore it.

@@ -59,6 +59,8 @@ type Engine struct {
 	// sharedSeen indexes the host's boots already applied to this engine.
 	sharedSeen int
 
+	pathCache pathCache
+
 	inst      []instance
 	free      []int32
 	byPID     map[uint32]int32

@@ -78,7 +78,7 @@ func (e *Engine) onSmss(ev *etw.Event, parent int32) int32 {
 	case parent >= 0 && e.inst[parent].role == RoleMaster:
 		role = RoleChild
 	case parent >= 0 && e.inst[parent].role == RoleUnknown:
-		if par := &e.inst[parent]; e.master < 0 && e.paths.inSystem32(par.info.Image, "smss.exe") != pathMismatch {
+		if par := &e.inst[parent]; e.master < 0 && e.inSystem32(par.info.Image, "smss.exe") != pathMismatch {
 			// No master known, and a genuine smss.exe starts an
 			// smss.exe: that is the master (the log began later).
 			par.role = RoleMaster
@@ -188,7 +188,7 @@ func (e *Engine) onSmss(ev *etw.Event, parent int32) int32 {
 // System32 (or on a volume the detector cannot place).
 func (e *Engine) genuineSmssParent(ev *etw.Event) bool {
 	return ev.Known&etw.FieldParentImage != 0 && isSmssName(etw.BaseName(ev.Proc.ParentImage)) &&
-		e.paths.inSystem32(ev.Proc.ParentImage, "smss.exe") != pathMismatch
+		e.inSystem32(ev.Proc.ParentImage, "smss.exe") != pathMismatch
 }
 
 // unknownRole is the role of an smss.exe whose parent is an smss.exe of

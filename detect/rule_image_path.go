@@ -10,7 +10,7 @@ func (e *Engine) checkImagePath(in *instance, ev *etw.Event) {
 		e.stats.Unevaluated[RuleImagePath][GapImage]++
 		return
 	}
-	switch e.paths.inSystem32(ev.Proc.Image, "smss.exe") {
+	switch e.inSystem32(ev.Proc.Image, "smss.exe") {
 	case pathMismatch:
 		e.fireImagePath(in, e.root32("smss.exe"), ev.Proc.Image)
 	case pathUnknown:

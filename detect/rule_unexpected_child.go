@@ -78,7 +78,7 @@ func (e *Engine) allowedChild(par *instance, ev *etw.Event, name string, cls nam
 	default:
 		return false
 	}
-	switch e.paths.inSystem32(ev.Proc.Image, "") {
+	switch e.inSystem32(ev.Proc.Image, "") {
 	case pathMismatch:
 		return false
 	case pathUnknown:

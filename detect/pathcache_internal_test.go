@@ -1,0 +1,42 @@
+package detect
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestPathCacheIsExact: the cache answers what the matcher answers, for
+// the same string and for an equal string elsewhere in memory, and is
+// cleared when the matcher changes.
+func TestPathCacheIsExact(t *testing.T) {
+	d, err := New(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := d.Engine("H", 0, SinkFunc(func(*Violation) {}))
+	paths := []string{`C:\Windows\System32\csrss.exe`, `C:\Windows\System32\smss.exe`, `C:\Users\Public\smss.exe`,
+		`D:\Windows\System32\smss.exe`, `C:\Windows\System32\..\smss.exe`, ""}
+	for round := 0; round < 3; round++ {
+		for _, p := range paths {
+			for _, name := range []string{"", "smss.exe"} {
+				q := strings.Clone(p) // another address, same text
+				if got, want := e.inSystem32(p, name), e.paths.inSystem32(p, name); got != want {
+					t.Fatalf("%q %q: cached %v, matcher %v", p, name, got, want)
+				}
+				if got, want := e.inSystem32(q, name), e.paths.inSystem32(q, name); got != want {
+					t.Fatalf("%q %q (copy): cached %v, matcher %v", q, name, got, want)
+				}
+			}
+		}
+	}
+	p := `D:\Windows\System32\smss.exe`
+	if e.inSystem32(p, "smss.exe") != pathMismatch {
+		t.Fatal("D: matched with SystemRoot on C:")
+	}
+	root, _ := systemRootDir(`D:\Windows`)
+	e.paths.setRoot(root)
+	e.pathCache.clear()
+	if e.inSystem32(p, "smss.exe") != pathMatch {
+		t.Fatal("stale verdict after SystemRoot moved to D:")
+	}
+}
