@@ -107,6 +107,12 @@ func writeSummary(w io.Writer, rec *recorded.Pipeline, out *alertWriter) {
 					sess = fmt.Sprintf("session %d", in.Session)
 				}
 				fmt.Fprintf(w, "  session child pid %s, %s, started %s, %s; started %s%s\n", pid, sess, clock(in.Start), lifetime(in), spawnedList(in), ruleList(in.Rules))
+			case detect.RoleUnknown:
+				how := "started " + clock(in.Start)
+				if in.Inferred {
+					how = "known only as the parent of a process (role unknown)"
+				}
+				fmt.Fprintf(w, "  smss.exe pid %s of unknown role, %s; started %s%s\n", pid, how, spawnedList(in), ruleList(in.Rules))
 			default:
 				img := "?"
 				if in.Process.Known&etw.FieldImage != 0 {
