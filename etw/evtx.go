@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math"
 
@@ -21,6 +22,22 @@ const (
 	evtxRecordHeader   = 24
 	evtxMinRecord      = evtxRecordHeader + 4 // header and trailing size copy
 	evtxFileHeaderSize = 128
+	// evtxMaxChunkRecords is the most records a chunk can hold.
+	evtxMaxChunkRecords = (evtxChunkSize - evtxChunkHeader) / evtxMinRecord
+)
+
+// CRC32 (IEEE, as RFC 1952) fields, per libevtx's format documentation:
+// the file header's covers its first 120 bytes; a chunk header's covers
+// bytes 0-120 and 128-512 of the chunk; the event records checksum covers
+// the records data, from the end of the chunk header to the free space
+// offset.
+const (
+	evtxFileCRCAt     = 124
+	evtxFileCRCLen    = 120
+	evtxChunkCRCAt    = 124
+	evtxChunkCRCLen   = 120
+	evtxRecordsCRCAt  = 52
+	evtxChunkCRCStart = 128 // the second covered range, to evtxChunkHeader
 )
 
 // EvtxReader reads a Windows event log file (EVTX) of any channel; records
@@ -35,6 +52,13 @@ const (
 // binxmlCheck). A truncated chunk yields the records that fit; a damaged
 // record ends its chunk's walk; a record too costly to parse is blanked.
 // All of these are skipped, counted and reported with the record number.
+//
+// Every header and chunk is checked against its CRC32 first. A chunk that
+// fails its check is not read at all: it is reported with its number and
+// every record it held is counted lost (ReadStats.LostRecords). A file
+// header that fails its check is reported and its chunk count is not
+// trusted; when it passes, the chunks it names that the file does not
+// hold are reported missing and their records counted lost.
 type EvtxReader struct {
 	r     io.Reader
 	file  string
@@ -55,6 +79,16 @@ type EvtxReader struct {
 	pos     int
 	walk    []evtxRecordSpan
 	lastID  uint64
+
+	// From the file header, when its checksum holds (hdrOK).
+	hdrOK      bool
+	hdrChunks  int64  // chunks in use
+	hdrFirst   uint64 // the oldest chunk's number
+	hdrNextID  uint64 // the next record ID to be written
+	oldestID   uint64 // first record ID of the oldest chunk, once read
+	oldestSeen bool
+	maxID      uint64 // the highest record ID walked
+	finished   bool
 }
 
 type evtxRecordSpan struct {
@@ -103,6 +137,7 @@ func (e *EvtxReader) Next(ev *Event) error {
 			}
 		}
 		if e.done {
+			e.finish()
 			e.err = io.EOF
 			return io.EOF
 		}
@@ -146,6 +181,47 @@ func (e *EvtxReader) report(record uint64, reason string) {
 	e.skip.Skip(e.file, n, reason)
 }
 
+// lose counts lost records (at least one) and reports them in one line.
+func (e *EvtxReader) lose(record uint64, lost int64, reason string) {
+	lost = max(lost, 1)
+	e.m.stats.LostRecords += lost
+	e.m.stats.Skipped += lost - 1 // report counts one
+	e.report(record, reason)
+}
+
+// finish reports the chunks the file header names that the file did not
+// hold, at the end of the input.
+func (e *EvtxReader) finish() {
+	if e.finished {
+		return
+	}
+	e.finished = true
+	if !e.hdrOK || e.chunkNo >= e.hdrChunks {
+		return
+	}
+	missing := e.hdrChunks - e.chunkNo
+	e.m.stats.MissingChunks += missing
+	// At least one record a chunk; more when the header's next record ID
+	// says so: exactly, counted from the oldest chunk's first record when
+	// it was read, else the records newer than any read.
+	lost := missing
+	if e.oldestSeen {
+		total := int64(e.hdrNextID - e.oldestID)
+		if seen := e.m.stats.Records + e.m.stats.LostRecords; e.hdrNextID > e.oldestID && total > seen {
+			lost = max(lost, total-seen)
+		}
+	} else if e.maxID > 0 && e.hdrNextID > e.maxID+1 {
+		lost = max(lost, int64(e.hdrNextID-1-e.maxID))
+	}
+	lost = min(lost, missing*evtxMaxChunkRecords)
+	which := fmt.Sprintf("chunk %d", e.chunkNo)
+	if missing > 1 {
+		which = fmt.Sprintf("chunks %d-%d", e.chunkNo, e.hdrChunks-1)
+	}
+	e.lose(e.maxID+1, lost, fmt.Sprintf("%s missing: the file ends after %d of the %d chunks its header names (next record ID %d); at least %d record(s) lost",
+		which, e.chunkNo, e.hdrChunks, e.hdrNextID, lost))
+}
+
 // readHeader reads and checks the file header and skips to the first
 // chunk.
 func (e *EvtxReader) readHeader() error {
@@ -156,13 +232,24 @@ func (e *EvtxReader) readHeader() error {
 	if string(h[:8]) != evtxMagic {
 		return fmt.Errorf("%s: %w: no EVTX magic", e.file, ErrUnknownFormat)
 	}
-	major := binary.LittleEndian.Uint16(h[0x26:])
-	if major != 3 {
-		return fmt.Errorf("%s: %w: EVTX major version %d", e.file, ErrUnknownFormat, major)
-	}
-	block := int64(binary.LittleEndian.Uint16(h[0x28:]))
-	if block < evtxFileHeaderSize {
-		block = 0x1000
+	block := int64(0x1000)
+	if crc32.ChecksumIEEE(h[:evtxFileCRCLen]) != binary.LittleEndian.Uint32(h[evtxFileCRCAt:]) {
+		// Damaged: none of its fields is trusted; chunks are found where
+		// Windows puts them and checked on their own.
+		e.m.stats.ChecksumErrors++
+		e.skip.Skip(e.file, -1, "file header checksum mismatch: its version, chunk count and next record ID are not trusted")
+	} else {
+		major := binary.LittleEndian.Uint16(h[0x26:])
+		if major != 3 {
+			return fmt.Errorf("%s: %w: EVTX major version %d", e.file, ErrUnknownFormat, major)
+		}
+		if b := int64(binary.LittleEndian.Uint16(h[0x28:])); b >= evtxFileHeaderSize {
+			block = b
+		}
+		e.hdrOK = true
+		e.hdrFirst = binary.LittleEndian.Uint64(h[0x08:])
+		e.hdrNextID = binary.LittleEndian.Uint64(h[0x18:])
+		e.hdrChunks = int64(binary.LittleEndian.Uint16(h[0x2A:]))
 	}
 	if _, err := io.CopyN(io.Discard, e.r, block-evtxFileHeaderSize); err != nil {
 		if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -210,15 +297,19 @@ func (e *EvtxReader) nextChunk() error {
 	return nil
 }
 
-// parseChunk walks, checks and parses the chunk in e.buf, of which n bytes
-// were read (the rest is zero).
+// parseChunk checks, walks and parses the chunk in e.buf, of which n
+// bytes were read (the rest is zero).
 func (e *EvtxReader) parseChunk(n int) {
 	buf := e.buf
 	chunk := e.chunkNo - 1
 	if string(buf[:8]) != evtxChunkMagic {
-		if !allZero(buf[:n]) {
+		switch {
+		case !allZero(buf[:n]):
 			e.m.stats.BadChunks++
-			e.report(e.lastID+1, fmt.Sprintf("chunk %d: no chunk header", chunk))
+			e.lose(e.lastID+1, e.countRecords(n), fmt.Sprintf("chunk %d: no chunk header", chunk))
+		case e.hdrOK && chunk < e.hdrChunks:
+			e.m.stats.MissingChunks++
+			e.lose(e.lastID+1, 1, fmt.Sprintf("chunk %d: missing (zeros where the file header names a chunk); at least 1 record lost", chunk))
 		}
 		return
 	}
@@ -229,34 +320,51 @@ func (e *EvtxReader) parseChunk(n int) {
 	if lastID == evtxUnwritten { // an allocated chunk never written
 		return
 	}
+	// held is what the header says the chunk holds, when that is
+	// plausible.
+	held := int64(0)
+	if lastNum >= firstNum && lastNum-firstNum < evtxMaxChunkRecords {
+		held = int64(lastNum-firstNum) + 1
+	}
 	if n < evtxChunkHeader {
 		e.m.stats.BadChunks++
-		e.report(firstID, fmt.Sprintf("chunk %d: truncated in its header", chunk))
+		e.lose(firstID, held, fmt.Sprintf("chunk %d: truncated in its header; %d record(s) lost", chunk, max(held, 1)))
 		return
+	}
+	fso := int(binary.LittleEndian.Uint32(buf[0x30:]))
+	fsoValid := fso >= evtxChunkHeader && fso <= evtxChunkSize
+	var damage string
+	switch {
+	case evtxChunkCRC(buf) != binary.LittleEndian.Uint32(buf[evtxChunkCRCAt:]):
+		damage = "header checksum mismatch"
+		// The header's counts are not trusted: its records are counted
+		// by walking them.
+		held = e.countRecords(n)
+	case fsoValid && fso <= n && crc32.ChecksumIEEE(buf[evtxChunkHeader:fso]) != binary.LittleEndian.Uint32(buf[evtxRecordsCRCAt:]):
+		damage = "event records checksum mismatch"
+		if held == 0 {
+			held = e.countRecords(n)
+		}
+	}
+	if damage != "" {
+		e.m.stats.ChecksumErrors++
+		e.m.stats.BadChunks++
+		held = max(held, 1)
+		e.lose(firstID, held, fmt.Sprintf("chunk %d: %s; %d record(s) lost", chunk, damage, held))
+		e.lastID = firstID + uint64(held) - 1
+		return
+	}
+	if e.hdrOK && uint64(chunk) == e.hdrFirst {
+		e.oldestID, e.oldestSeen = firstID, true
 	}
 	// Walk the records up to the free space offset (what follows it is
 	// slack, often stale data), then on past it only while valid records
 	// continue the ID sequence (a dirty chunk whose header lags).
-	limit, fsoValid := evtxChunkSize, false
-	if fso := int(binary.LittleEndian.Uint32(buf[0x30:])); fso >= evtxChunkHeader && fso <= evtxChunkSize {
-		limit, fsoValid = fso, true
+	limit := evtxChunkSize
+	if fsoValid {
+		limit = fso
 	}
-	e.walk = e.walk[:0]
-	off := evtxChunkHeader
-	var stop string
-	for off+evtxRecordHeader <= limit {
-		w, reason := walkRecord(buf[:limit], off, n)
-		if reason != "" {
-			// Without a free space offset, zeros end the records.
-			if !fsoValid && off+evtxRecordHeader <= n && allZero(buf[off:off+evtxRecordHeader]) {
-				break
-			}
-			stop = reason
-			break
-		}
-		e.walk = append(e.walk, w)
-		off += w.size
-	}
+	off, stop := e.walkRecords(limit, n, fsoValid)
 	if stop == "" && limit > n {
 		stop = "chunk cut short (truncated file)"
 	}
@@ -270,17 +378,14 @@ func (e *EvtxReader) parseChunk(n int) {
 			off += w.size
 		}
 	}
+	for _, w := range e.walk {
+		e.maxID = max(e.maxID, w.id)
+	}
 	if stop != "" {
 		e.m.stats.BadChunks++
 		next := firstID + uint64(len(e.walk))
-		lost := int64(1)
-		if lastNum >= firstNum && lastNum-firstNum < evtxChunkSize/evtxMinRecord {
-			if want := int64(lastNum-firstNum) + 1; want > int64(len(e.walk)) {
-				lost = want - int64(len(e.walk))
-			}
-		}
-		e.m.stats.Skipped += lost - 1 // report counts one
-		e.report(next, fmt.Sprintf("chunk %d: %s; %d record(s) lost", chunk, stop, lost))
+		lost := max(held-int64(len(e.walk)), 1)
+		e.lose(next, lost, fmt.Sprintf("chunk %d: %s; %d record(s) lost", chunk, stop, lost))
 	}
 	if len(e.walk) == 0 {
 		return
@@ -326,8 +431,7 @@ func (e *EvtxReader) parseChunk(n int) {
 			reason = fmt.Sprintf("library returned %d of %d records", len(records), len(e.walk))
 		}
 		e.m.stats.BadChunks++
-		e.m.stats.Skipped += int64(len(e.walk)) - 1
-		e.report(firstID, fmt.Sprintf("chunk %d: %s; %d record(s) lost", chunk, reason, len(e.walk)))
+		e.lose(firstID, int64(len(e.walk)), fmt.Sprintf("chunk %d: %s; %d record(s) lost", chunk, reason, len(e.walk)))
 		return
 	}
 	for i, rec := range records {
@@ -341,6 +445,73 @@ func (e *EvtxReader) parseChunk(n int) {
 		e.records = append(e.records, rec)
 		e.ids = append(e.ids, w.id)
 	}
+}
+
+// walkRecords walks the records of the chunk in e.buf into e.walk, from
+// the end of its header up to limit, of which n bytes were read. Without
+// a free space offset, zeros end the records. It returns where the walk
+// stopped and why, if not at the end or at zeros.
+func (e *EvtxReader) walkRecords(limit, n int, fsoValid bool) (off int, stop string) {
+	buf := e.buf
+	e.walk = e.walk[:0]
+	off = evtxChunkHeader
+	for off+evtxRecordHeader <= limit {
+		w, reason := walkRecord(buf[:limit], off, n)
+		if reason != "" {
+			if !fsoValid && off+evtxRecordHeader <= n && allZero(buf[off:off+evtxRecordHeader]) {
+				return off, ""
+			}
+			return off, reason
+		}
+		e.walk = append(e.walk, w)
+		off += w.size
+	}
+	return off, ""
+}
+
+// countRecords counts the records of a chunk whose header is damaged, for
+// the loss count. It scans for records at 8-byte boundaries (magic, size
+// and size copy agree; the scan resynchronises past damaged ones) and
+// counts the span of record IDs of the ascending run it finds (damaged
+// records inside it included; stale slack records, older, are not); the
+// header's count stands when larger and its record numbers and IDs agree
+// (one damaged field cannot make them agree). At least one.
+func (e *EvtxReader) countRecords(n int) int64 {
+	buf := e.buf
+	var first, last uint64
+	found := false
+	for off := evtxChunkHeader; off+evtxMinRecord <= n; {
+		w, reason := walkRecord(buf, off, n)
+		if reason != "" {
+			off += 8
+			continue
+		}
+		switch {
+		case !found:
+			first, last, found = w.id, w.id, true
+		case w.id > last && w.id-first < evtxMaxChunkRecords:
+			last = w.id
+		}
+		off += w.size
+	}
+	var count int64
+	if found {
+		count = int64(last-first) + 1
+	}
+	firstNum := binary.LittleEndian.Uint64(buf[0x08:])
+	lastNum := binary.LittleEndian.Uint64(buf[0x10:])
+	firstID := binary.LittleEndian.Uint64(buf[0x18:])
+	lastID := binary.LittleEndian.Uint64(buf[0x20:])
+	if lastID >= firstID && lastNum >= firstNum && lastNum-firstNum == lastID-firstID && lastID-firstID < evtxMaxChunkRecords {
+		count = max(count, int64(lastNum-firstNum)+1)
+	}
+	return max(count, 1)
+}
+
+// evtxChunkCRC is the CRC32 of a chunk header: bytes 0-120 and 128-512.
+func evtxChunkCRC(chunk []byte) uint32 {
+	c := crc32.ChecksumIEEE(chunk[:evtxChunkCRCLen])
+	return crc32.Update(c, crc32.IEEETable, chunk[evtxChunkCRCStart:evtxChunkHeader])
 }
 
 // walkRecord checks the record at off in chunk (magic, size, trailing size

@@ -3,6 +3,7 @@ package etw
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -294,10 +295,33 @@ func (w *chunkWriter) finish(firstNum, lastNum, firstID, lastID uint64) []byte {
 	binary.LittleEndian.PutUint64(b[0x20:], lastID)
 	binary.LittleEndian.PutUint32(b[0x28:], 128)
 	binary.LittleEndian.PutUint32(b[0x30:], uint32(len(w.buf)))
+	signChunk(b)
 	return b
 }
 
-// buildEvtx writes a whole file: a header and one chunk per record list.
+// signChunk sets a chunk's event records and header checksums from its
+// contents (records up to its free space offset).
+func signChunk(c []byte) {
+	if fso := int(binary.LittleEndian.Uint32(c[0x30:])); fso >= evtxChunkHeader && fso <= len(c) {
+		binary.LittleEndian.PutUint32(c[evtxRecordsCRCAt:], crc32.ChecksumIEEE(c[evtxChunkHeader:fso]))
+	}
+	binary.LittleEndian.PutUint32(c[evtxChunkCRCAt:], evtxChunkCRC(c))
+}
+
+// signEvtx sets every checksum of a whole file (after a test patched it
+// to test what lies behind them): the file header's and each chunk's.
+func signEvtx(b []byte) []byte {
+	binary.LittleEndian.PutUint32(b[evtxFileCRCAt:], crc32.ChecksumIEEE(b[:evtxFileCRCLen]))
+	for off := 0x1000; off+evtxChunkHeader <= len(b); off += evtxChunkSize {
+		if c := b[off:min(off+evtxChunkSize, len(b))]; string(c[:8]) == evtxChunkMagic {
+			signChunk(c)
+		}
+	}
+	return b
+}
+
+// buildEvtx writes a whole file: a header and one chunk per record list,
+// every checksum set as Windows sets them.
 func buildEvtx(chunks ...[]synthRecord) []byte {
 	out := make([]byte, 0x1000)
 	copy(out, evtxMagic)
@@ -319,6 +343,8 @@ func buildEvtx(chunks ...[]synthRecord) []byte {
 		last := recs[len(recs)-1].id
 		out = append(out, w.finish(num, num+uint64(len(recs))-1, first, last)...)
 		num += uint64(len(recs))
+		binary.LittleEndian.PutUint64(out[0x18:], last+1) // next record ID
 	}
+	binary.LittleEndian.PutUint32(out[evtxFileCRCAt:], crc32.ChecksumIEEE(out[:evtxFileCRCLen]))
 	return out
 }

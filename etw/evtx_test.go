@@ -195,7 +195,7 @@ func synthFile() []byte {
 			synthField{"Image", bxString, smss}),
 	}
 	chunk2 := []synthRecord{
-		{id: 200, provider: "Microsoft-Windows-Security-Auditing", channel: "Security", computer: synthHost, eventID: 4688, created: synthT0,
+		{id: 105, provider: "Microsoft-Windows-Security-Auditing", channel: "Security", computer: synthHost, eventID: 4688, created: synthT0,
 			data: []synthField{
 				{"SubjectUserSid", bxSID, "S-1-5-18"},
 				{"NewProcessId", bxHex64, uint64(300)},
@@ -205,12 +205,12 @@ func synthFile() []byte {
 				{"TargetUserSid", bxSID, "S-1-0-0"},
 				{"ParentProcessName", bxString, ""},
 			}},
-		{id: 201, provider: "Microsoft-Windows-Security-Auditing", channel: "Security", computer: synthHost, eventID: 4689, created: synthT0.Add(6 * time.Second),
+		{id: 106, provider: "Microsoft-Windows-Security-Auditing", channel: "Security", computer: synthHost, eventID: 4689, created: synthT0.Add(6 * time.Second),
 			data: []synthField{{"ProcessId", bxHex64, uint64(388)}, {"ProcessName", bxString, smss}, {"Status", bxHex32, uint32(0)}}},
-		{id: 202, provider: "Microsoft-Windows-Security-Auditing", channel: "Security", computer: synthHost, eventID: 4608, created: synthT0.Add(-time.Second)},
-		{id: 203, provider: "Microsoft-Windows-Kernel-General", channel: "System", computer: synthHost, eventID: 12, created: synthT0.Add(-2 * time.Second),
+		{id: 107, provider: "Microsoft-Windows-Security-Auditing", channel: "Security", computer: synthHost, eventID: 4608, created: synthT0.Add(-time.Second)},
+		{id: 108, provider: "Microsoft-Windows-Kernel-General", channel: "System", computer: synthHost, eventID: 12, created: synthT0.Add(-2 * time.Second),
 			data: []synthField{{"MajorVersion", bxUint32, uint32(10)}, {"StartTime", bxFileTime, synthT0.Add(-3 * time.Second)}}},
-		{id: 204, provider: "Microsoft-Windows-Security-Auditing", channel: "Security", computer: synthHost, eventID: 4624, created: synthT0},
+		{id: 109, provider: "Microsoft-Windows-Security-Auditing", channel: "Security", computer: synthHost, eventID: 4624, created: synthT0},
 	}
 	return buildEvtx(chunk1, chunk2)
 }
@@ -363,48 +363,96 @@ func TestEvtxDamagedFiles(t *testing.T) {
 	const chunk0 = 0x1000
 	firstRecord := chunk0 + evtxChunkHeader
 	secondRecord := firstRecord + int(binary.LittleEndian.Uint32(good[firstRecord+4:]))
-	patch := func(off int, b ...byte) []byte {
+	// patch damages the file behind valid checksums (what the walk and
+	// the binary XML check must catch); raw leaves the checksums stale.
+	raw := func(off int, b ...byte) []byte {
 		out := bytes.Clone(good)
 		copy(out[off:], b)
 		return out
 	}
+	patch := func(off int, b ...byte) []byte { return signEvtx(raw(off, b...)) }
+	type counts struct{ bad, lost, missing, crc int64 }
 	cases := []struct {
 		name   string
 		data   []byte
 		events int
 		skips  []string
+		want   counts
 		err    string
 	}{
-		{"intact", good, 8, nil, ""},
+		{"intact", good, 8, nil, counts{}, ""},
 		{"cut inside the second record", good[:secondRecord+40], 1,
-			[]string{"c.evtx:101: chunk 0: record 101: cut short (truncated file); 4 record(s) lost"}, ""},
+			[]string{"c.evtx:101: chunk 0: record 101: cut short (truncated file); 4 record(s) lost",
+				"c.evtx:101: chunk 1 missing: the file ends after 1 of the 2 chunks its header names (next record ID 110); at least 5 record(s) lost"},
+			counts{bad: 1, lost: 9, missing: 1}, ""},
 		{"cut between records", good[:secondRecord], 1,
-			[]string{"c.evtx:101: chunk 0: record header cut short (truncated file); 4 record(s) lost"}, ""},
+			[]string{"c.evtx:101: chunk 0: record header cut short (truncated file); 4 record(s) lost",
+				"c.evtx:101: chunk 1 missing: the file ends after 1 of the 2 chunks its header names (next record ID 110); at least 5 record(s) lost"},
+			counts{bad: 1, lost: 9, missing: 1}, ""},
 		{"cut in the second chunk's header", good[:chunk0+evtxChunkSize+100], 4,
-			[]string{"c.evtx:200: chunk 1: truncated in its header"}, ""},
-		{"header block only", good[:chunk0], 0, nil, ""},
-		{"cut in the header block", good[:2000], 0, nil, ""},
-		{"cut in the file header", good[:100], 0, nil, "unexpected EOF"},
+			[]string{"c.evtx:105: chunk 1: truncated in its header; 5 record(s) lost"}, counts{bad: 1, lost: 5}, ""},
+		{"cut after the first chunk", good[:chunk0+evtxChunkSize], 4,
+			[]string{"c.evtx:105: chunk 1 missing: the file ends after 1 of the 2 chunks its header names (next record ID 110); at least 5 record(s) lost"},
+			counts{lost: 5, missing: 1}, ""},
+		{"header block only", good[:chunk0], 0,
+			[]string{"c.evtx:1: chunks 0-1 missing: the file ends after 0 of the 2 chunks its header names (next record ID 110); at least 2 record(s) lost"},
+			counts{lost: 2, missing: 2}, ""},
+		{"cut in the header block", good[:2000], 0,
+			[]string{"c.evtx:1: chunks 0-1 missing: the file ends after 0 of the 2 chunks its header names (next record ID 110); at least 2 record(s) lost"},
+			counts{lost: 2, missing: 2}, ""},
+		{"zeros in place of a chunk the header names", func() []byte {
+			b := bytes.Clone(good)
+			clear(b[chunk0+evtxChunkSize:])
+			return b
+		}(), 4, []string{"c.evtx:105: chunk 1: missing (zeros where the file header names a chunk); at least 1 record lost"},
+			counts{lost: 1, missing: 1}, ""},
+		{"cut in the file header", good[:100], 0, nil, counts{}, "unexpected EOF"},
 		{"bad record size", patch(secondRecord+4, 0xff, 0xff, 0, 0), 5,
-			[]string{"c.evtx:101: chunk 0: record 101: bad size 65535; 4 record(s) lost"}, ""},
+			[]string{"c.evtx:101: chunk 0: record 101: bad size 65535; 4 record(s) lost"}, counts{bad: 1, lost: 4}, ""},
 		{"size copy mismatch", patch(secondRecord+4, 0x30, 0, 0, 0), 5,
-			[]string{"c.evtx:101: chunk 0: record 101: size mismatch; 4 record(s) lost"}, ""},
+			[]string{"c.evtx:101: chunk 0: record 101: size mismatch; 4 record(s) lost"}, counts{bad: 1, lost: 4}, ""},
 		{"garbage record header", patch(secondRecord, 'x', 'y'), 5,
-			[]string{"c.evtx:101: chunk 0: bad record header; 4 record(s) lost"}, ""},
-		{"no free space offset (zeros end the records)", patch(chunk0+0x30, 0, 0, 0, 0), 8, nil, ""},
+			[]string{"c.evtx:101: chunk 0: bad record header; 4 record(s) lost"}, counts{bad: 1, lost: 4}, ""},
+		{"no free space offset (zeros end the records)", patch(chunk0+0x30, 0, 0, 0, 0), 8, nil, counts{}, ""},
 		{"stale slack after the free space offset", func() []byte {
 			b := bytes.Clone(good)
 			fso := int(binary.LittleEndian.Uint32(b[chunk0+0x30:]))
 			copy(b[chunk0+fso:], "stale stale stale stale stale")
 			return b
-		}(), 8, nil, ""},
-		{"garbage chunk", patch(chunk0+evtxChunkSize, 'g', 'a', 'r', 'b', 'a', 'g', 'e'), 4,
-			[]string{"c.evtx:105: chunk 1: no chunk header"}, ""},
+		}(), 8, nil, counts{}, ""},
+		{"garbage chunk", raw(chunk0+evtxChunkSize, 'g', 'a', 'r', 'b', 'a', 'g', 'e'), 4,
+			[]string{"c.evtx:105: chunk 1: no chunk header"}, counts{bad: 1, lost: 5}, ""},
 		{"record ID past int64 (record of no interest)", patch(secondRecord+8, 0, 0, 0, 0, 0, 0, 0, 0x80), 8,
-			[]string{"c.evtx:-1: record ID out of range"}, ""},
+			[]string{"c.evtx:-1: record ID out of range"}, counts{}, ""},
 		{"record ID past int64 (smss start)", patch(firstRecord+8, 0, 0, 0, 0, 0, 0, 0, 0x80), 7,
-			[]string{"c.evtx:-1: record ID out of range"}, ""},
-		{"not EVTX version 3", patch(0x26, 2), 0, nil, "unknown input format"},
+			[]string{"c.evtx:-1: record ID out of range"}, counts{}, ""},
+		{"not EVTX version 3", patch(0x26, 2), 0, nil, counts{}, "unknown input format"},
+		// Checksums.
+		{"file header checksum", raw(evtxFileCRCAt, 0), 8,
+			[]string{"c.evtx:-1: file header checksum mismatch: its version, chunk count and next record ID are not trusted"}, counts{crc: 1}, ""},
+		{"file header chunk count damaged", raw(0x2A, 9), 8,
+			[]string{"c.evtx:-1: file header checksum mismatch: its version, chunk count and next record ID are not trusted"}, counts{crc: 1}, ""},
+		{"file header damaged and cut after it", raw(0x2A, 9)[:chunk0], 0,
+			[]string{"c.evtx:-1: file header checksum mismatch: its version, chunk count and next record ID are not trusted"}, counts{crc: 1}, ""},
+		{"chunk header checksum", raw(chunk0+evtxChunkCRCAt, 0), 4,
+			[]string{"c.evtx:100: chunk 0: header checksum mismatch; 5 record(s) lost"}, counts{bad: 1, lost: 5, crc: 1}, ""},
+		{"chunk record count damaged", raw(chunk0+0x10, 0xff), 4,
+			[]string{"c.evtx:100: chunk 0: header checksum mismatch; 5 record(s) lost"}, counts{bad: 1, lost: 5, crc: 1}, ""},
+		{"chunk string table damaged", raw(chunk0+0x100, 1), 4,
+			[]string{"c.evtx:100: chunk 0: header checksum mismatch; 5 record(s) lost"}, counts{bad: 1, lost: 5, crc: 1}, ""},
+		{"event records checksum (header signed)", func() []byte {
+			b := raw(chunk0+evtxRecordsCRCAt, 0)
+			c := b[chunk0 : chunk0+evtxChunkSize]
+			binary.LittleEndian.PutUint32(c[evtxChunkCRCAt:], evtxChunkCRC(c))
+			return b
+		}(), 4,
+			[]string{"c.evtx:100: chunk 0: event records checksum mismatch; 5 record(s) lost"}, counts{bad: 1, lost: 5, crc: 1}, ""},
+		{"one bit of an image path", func() []byte {
+			b := bytes.Clone(good)
+			i := bytes.Index(b[chunk0+evtxChunkSize:], utf16le("smss.exe")) + chunk0 + evtxChunkSize
+			b[i] ^= 0x20
+			return b
+		}(), 4, []string{"c.evtx:105: chunk 1: event records checksum mismatch; 5 record(s) lost"}, counts{bad: 1, lost: 5, crc: 1}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -420,8 +468,12 @@ func TestEvtxDamagedFiles(t *testing.T) {
 			if strings.Join(skips.got, "|") != strings.Join(c.skips, "|") {
 				t.Errorf("skips %q\nwant  %q", skips.got, c.skips)
 			}
-			if st := r.Stats(); int(st.Skipped) < len(c.skips) {
-				t.Errorf("stats %+v", st)
+			st := r.Stats()
+			if got := (counts{st.BadChunks, st.LostRecords, st.MissingChunks, st.ChecksumErrors}); got != c.want {
+				t.Errorf("bad, lost, missing, crc %+v, want %+v", got, c.want)
+			}
+			if st.Skipped < st.LostRecords {
+				t.Errorf("lost records not in Skipped: %+v", st)
 			}
 		})
 	}

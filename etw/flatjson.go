@@ -180,12 +180,34 @@ type slot struct {
 type flatRecord struct {
 	slots [numFields]slot
 	arena []byte
+	// idKind is the JSON kind (jsonNull, jsonNested...) of an EventID
+	// member that is neither a string nor a number, 0 otherwise: such a
+	// record names an event ID but not a readable one.
+	idKind byte
 }
 
 // reset empties r, keeping its arena.
 func (r *flatRecord) reset() {
 	r.slots = [numFields]slot{}
 	r.arena = r.arena[:0]
+	r.idKind = 0
+}
+
+// setJSON stores a scanned JSON value: strings and numbers as text;
+// anything else leaves the field unknown (for EventID, noted in idKind).
+func (r *flatRecord) setJSON(id fieldID, kind byte, val []byte) {
+	if id == fEventID {
+		r.idKind = 0
+	}
+	switch kind {
+	case jsonString, jsonNumber:
+		r.setBytes(id, val)
+	default:
+		r.slots[id] = slot{}
+		if id == fEventID {
+			r.idKind = kind
+		}
+	}
 }
 
 // setBytes stores a text value (copied). A repeated field keeps the last
@@ -478,11 +500,6 @@ func (r *flatRecord) fillJSON(sc *jsonScanner, line []byte) error {
 		if !known {
 			continue
 		}
-		switch kind {
-		case jsonString, jsonNumber:
-			r.setBytes(id, val)
-		default:
-			r.slots[id] = slot{}
-		}
+		r.setJSON(id, kind, val)
 	}
 }

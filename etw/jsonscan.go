@@ -33,11 +33,14 @@ type jsonScanner struct {
 	started bool
 	keyBuf  []byte
 	valBuf  []byte
+	// inner is set by enter: the object is a value inside a larger
+	// document, so what follows it is not checked.
+	inner bool
 }
 
 // reset starts scanning data, which must hold one object.
 func (s *jsonScanner) reset(data []byte) {
-	s.data, s.pos, s.started = data, 0, false
+	s.data, s.pos, s.started, s.inner = data, 0, false, false
 }
 
 func (s *jsonScanner) skipSpace() {
@@ -53,62 +56,92 @@ func (s *jsonScanner) skipSpace() {
 
 // next returns the next member. ok is false at the end of the object.
 func (s *jsonScanner) next() (key []byte, kind byte, val []byte, ok bool, err error) {
+	key, ok, err = s.nextKey()
+	if !ok || err != nil {
+		return nil, 0, nil, false, err
+	}
+	kind, val, err = s.value()
+	return key, kind, val, err == nil, err
+}
+
+// nextKey reads the next member's name and its colon, leaving the
+// scanner at the member's value, which the caller must then consume with
+// value, skipValue or enter. ok is false at the end of the object. The
+// key is valid until the next call.
+func (s *jsonScanner) nextKey() (key []byte, ok bool, err error) {
 	s.skipSpace()
 	if !s.started {
 		if s.pos >= len(s.data) || s.data[s.pos] != '{' {
-			return nil, 0, nil, false, errJSONSyntax
+			return nil, false, errJSONSyntax
 		}
 		s.pos++
 		s.started = true
 		s.skipSpace()
 		if s.pos < len(s.data) && s.data[s.pos] == '}' {
 			s.pos++
-			return nil, 0, nil, false, s.trailing()
+			return nil, false, s.trailing()
 		}
 	} else {
 		if s.pos >= len(s.data) {
-			return nil, 0, nil, false, errJSONSyntax
+			return nil, false, errJSONSyntax
 		}
 		switch s.data[s.pos] {
 		case '}':
 			s.pos++
-			return nil, 0, nil, false, s.trailing()
+			return nil, false, s.trailing()
 		case ',':
 			s.pos++
 			s.skipSpace()
 		default:
-			return nil, 0, nil, false, errJSONSyntax
+			return nil, false, errJSONSyntax
 		}
 	}
 	if s.pos >= len(s.data) || s.data[s.pos] != '"' {
-		return nil, 0, nil, false, errJSONSyntax
+		return nil, false, errJSONSyntax
 	}
 	s.keyBuf, err = s.readString(s.keyBuf[:0])
 	if err != nil {
-		return nil, 0, nil, false, err
+		return nil, false, err
 	}
 	s.skipSpace()
 	if s.pos >= len(s.data) || s.data[s.pos] != ':' {
-		return nil, 0, nil, false, errJSONSyntax
+		return nil, false, errJSONSyntax
 	}
 	s.pos++
 	s.skipSpace()
 	if s.pos >= len(s.data) {
-		return nil, 0, nil, false, errJSONSyntax
+		return nil, false, errJSONSyntax
+	}
+	return s.keyBuf, true, nil
+}
+
+// peek returns the first byte of the value nextKey left the scanner at.
+func (s *jsonScanner) peek() byte {
+	if s.pos < len(s.data) {
+		return s.data[s.pos]
+	}
+	return 0
+}
+
+// value reads the value nextKey left the scanner at. Strings are
+// unescaped (valid until the next call); objects and arrays are skipped
+// and reported as jsonNested.
+func (s *jsonScanner) value() (kind byte, val []byte, err error) {
+	if s.pos >= len(s.data) {
+		return 0, nil, errJSONSyntax
 	}
 	switch c := s.data[s.pos]; {
 	case c == '"':
 		s.valBuf, err = s.readString(s.valBuf[:0])
-		return s.keyBuf, jsonString, s.valBuf, err == nil, err
+		return jsonString, s.valBuf, err
 	case c == '{' || c == '[':
-		err = s.skipNested()
-		return s.keyBuf, jsonNested, nil, err == nil, err
+		return jsonNested, nil, s.skipNested()
 	case c == 't':
-		return s.keyBuf, jsonTrue, nil, true, s.literal("true")
+		return jsonTrue, nil, s.literal("true")
 	case c == 'f':
-		return s.keyBuf, jsonFalse, nil, true, s.literal("false")
+		return jsonFalse, nil, s.literal("false")
 	case c == 'n':
-		return s.keyBuf, jsonNull, nil, true, s.literal("null")
+		return jsonNull, nil, s.literal("null")
 	case c == '-' || (c >= '0' && c <= '9'):
 		start := s.pos
 		for s.pos < len(s.data) {
@@ -119,13 +152,41 @@ func (s *jsonScanner) next() (key []byte, kind byte, val []byte, ok bool, err er
 			}
 			break
 		}
-		return s.keyBuf, jsonNumber, s.data[start:s.pos], true, nil
+		return jsonNumber, s.data[start:s.pos], nil
 	}
-	return nil, 0, nil, false, errJSONSyntax
+	return 0, nil, errJSONSyntax
+}
+
+// skipValue consumes the value nextKey left the scanner at without
+// unescaping strings (escapes are still checked).
+func (s *jsonScanner) skipValue() error {
+	switch s.peek() {
+	case '"':
+		return s.skipString()
+	case '{', '[':
+		return s.skipNested()
+	}
+	_, _, err := s.value()
+	return err
+}
+
+// enter starts sub on the object value nextKey left s at; when sub has
+// reached the end of that object (its nextKey returned ok false and no
+// error), leave moves s past it. sub must be another scanner.
+func (s *jsonScanner) enter(sub *jsonScanner) {
+	sub.data, sub.pos, sub.started, sub.inner = s.data[s.pos:], 0, false, true
+}
+
+// leave moves s past the object sub walked.
+func (s *jsonScanner) leave(sub *jsonScanner) {
+	s.pos += sub.pos
 }
 
 // trailing checks that only white space follows the object.
 func (s *jsonScanner) trailing() error {
+	if s.inner {
+		return nil
+	}
 	s.skipSpace()
 	if s.pos != len(s.data) {
 		return errJSONSyntax
@@ -207,6 +268,40 @@ func (s *jsonScanner) readString(dst []byte) ([]byte, error) {
 	}
 }
 
+// skipString consumes the string at s.pos (an opening quote), checking
+// its escapes as readString does, without copying it.
+func (s *jsonScanner) skipString() error {
+	s.pos++ // opening quote
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		switch {
+		case c == '"':
+			s.pos++
+			return nil
+		case c < 0x20:
+			return errJSONSyntax
+		case c == '\\':
+			if s.pos+1 >= len(s.data) {
+				return errJSONSyntax
+			}
+			switch s.data[s.pos+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.pos += 2
+			case 'u':
+				s.pos += 2
+				if _, ok := s.hex4(); !ok {
+					return errJSONSyntax
+				}
+			default:
+				return errJSONSyntax
+			}
+		default:
+			s.pos++
+		}
+	}
+	return errJSONSyntax
+}
+
 func (s *jsonScanner) hex4() (rune, bool) {
 	if len(s.data)-s.pos < 4 {
 		return 0, false
@@ -246,8 +341,7 @@ func (s *jsonScanner) skipNested() error {
 				return nil
 			}
 		case '"':
-			var err error
-			if s.valBuf, err = s.readString(s.valBuf[:0]); err != nil {
+			if err := s.skipString(); err != nil {
 				return err
 			}
 		default:

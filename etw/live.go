@@ -93,6 +93,13 @@ type LiveConfig struct {
 	// NoRundown disables the ETW capture-state request (ProcessRundown
 	// events) made after the session starts.
 	NoRundown bool
+	// CanaryEvery is how often the sensor starts a trivial child process
+	// (cmd.exe /c exit) and expects its ProcessStart (default 30 s;
+	// negative: no canary).
+	CanaryEvery time.Duration
+	// CanaryTimeout is how long a canary's ProcessStart may take before
+	// sensor.blind (default 5 s; at least twice the flush period).
+	CanaryTimeout time.Duration
 	// Logf receives one line per operational event (session started,
 	// restarted, counters); nil discards them. Never called from the ETW
 	// callback.
@@ -101,15 +108,17 @@ type LiveConfig struct {
 
 // Limits and defaults of LiveConfig.
 const (
-	defaultQueueSize    = 65536
-	defaultAdvanceEvery = 250 * time.Millisecond
-	defaultFlushEvery   = 250 * time.Millisecond
-	defaultHealthEvery  = 2 * time.Second
-	defaultDeliveryLag  = time.Second
-	defaultRestartMin   = time.Second
-	defaultRestartMax   = time.Minute
-	defaultSettleTime   = 5 * time.Second
-	defaultMaxProcesses = 65536
+	defaultQueueSize     = 65536
+	defaultAdvanceEvery  = 250 * time.Millisecond
+	defaultFlushEvery    = 250 * time.Millisecond
+	defaultHealthEvery   = 2 * time.Second
+	defaultDeliveryLag   = time.Second
+	defaultRestartMin    = time.Second
+	defaultRestartMax    = time.Minute
+	defaultSettleTime    = 5 * time.Second
+	defaultMaxProcesses  = 65536
+	defaultCanaryEvery   = 30 * time.Second
+	defaultCanaryTimeout = 5 * time.Second
 )
 
 // withDefaults returns c with zero fields set to their defaults, or an
@@ -160,6 +169,18 @@ func (c LiveConfig) withDefaults() (LiveConfig, error) {
 	if c.SettleTime <= 0 {
 		c.SettleTime = defaultSettleTime
 	}
+	if c.CanaryEvery == 0 {
+		c.CanaryEvery = defaultCanaryEvery
+	}
+	if c.CanaryTimeout <= 0 {
+		c.CanaryTimeout = defaultCanaryTimeout
+	}
+	if c.FlushEvery > 0 && c.CanaryTimeout < 2*c.FlushEvery {
+		c.CanaryTimeout = 2 * c.FlushEvery
+	}
+	if c.FlushEvery < 0 && c.CanaryTimeout < 2*time.Second {
+		c.CanaryTimeout = 2 * time.Second
+	}
 	if c.MaxProcesses == 0 {
 		c.MaxProcesses = defaultMaxProcesses
 	}
@@ -179,9 +200,18 @@ type LiveStats struct {
 	// Filtered is how many events were passed over on the header alone
 	// (event IDs the sensor does not use).
 	Filtered uint64
-	// DecodeErrors is how many events could not be read (TDH failed or a
-	// record without a ProcessID).
+	// DecodeErrors is how many events could not be read (event data
+	// shorter than its version's layout, or malformed).
 	DecodeErrors uint64
+	// Partial is how many events were decoded from the known prefix only:
+	// a manifest version newer than the decoder knows, or bytes after a
+	// known layout (see etw/kernelproc).
+	Partial uint64
+	// Foreign is how many events came from another provider than
+	// Microsoft-Windows-Kernel-Process (dropped unread).
+	Foreign uint64
+	// FlushErrors is how many explicit session flushes failed.
+	FlushErrors uint64
 	// Dropped is how many decoded events the full queue dropped.
 	Dropped uint64
 	// Handled is how many events were given to the handler.
@@ -207,6 +237,13 @@ type LiveStats struct {
 	Registry uint64
 	// QueueLen is the number of queued events when the stats were read.
 	QueueLen int
+	// ClockSteps is how many times the events' time base jumped by more
+	// than a minute (a wall-clock step seen across a session restart, or
+	// within one); the sensor's clock followed it (see liveClock).
+	ClockSteps uint64
+	// CanaryMissed is how many canary processes' ProcessStart did not
+	// arrive in time (each raised sensor.blind).
+	CanaryMissed uint64
 }
 
 // liveCounters are the atomics behind LiveStats (the callback and the
@@ -215,6 +252,8 @@ type liveCounters struct {
 	events, filtered, decodeErrors, handled, restarts      atomic.Uint64
 	lostEvents, lostBuffers, blind, enriched, enrichMissed atomic.Uint64
 	registry                                               atomic.Uint64
+	partial, foreign, flushErrors                          atomic.Uint64
+	canaryMissed                                           atomic.Uint64
 }
 
 // noteKind says what a liveNote carries.
@@ -229,6 +268,9 @@ const (
 	// (snap; err when it could not be taken). The first one also brings
 	// the boot evidence.
 	noteSnapshot
+	// noteCanary: the canary process pid was started at since (sensor
+	// clock); its ProcessStart is due (canaryWatch).
+	noteCanary
 )
 
 // liveNote is a message to the consumer goroutine from the session,
@@ -239,6 +281,7 @@ type liveNote struct {
 	ev     Event
 	snap   *Snapshot
 	err    error
+	pid    uint32
 	// since is, for a snapshot, the time just before the session that the
 	// snapshot follows was started: processes created at or after it may
 	// also be reported live, so they wait (SettleTime) for that.
@@ -264,23 +307,29 @@ type liveCore struct {
 	procs        *procTable
 	enrich       Enricher
 	notes        chan liveNote
-	now          func() int64
-	c            liveCounters
-	pending      map[uint32]*pendingRun
-	ro           *reorderBuf
-	out          Event
+	clock        *liveClock
+	// canary, when set, is shown every start event (consumer goroutine).
+	canary  *canaryWatch
+	c       liveCounters
+	pending map[uint32]*pendingRun
+	ro      *reorderBuf
+	out     Event
 
 	lastDropped, lastDecodeErrors uint64
 	booted                        bool
 }
 
-func newLiveCore(cfg LiveConfig, enrich Enricher, now func() int64) (*liveCore, error) {
+// newLiveCore makes the consumer. mono is its monotonic clock source, read
+// as the time itself (tests); nil takes the wall clock once and Go's
+// monotonic clock from then on (newRealLiveClock).
+func newLiveCore(cfg LiveConfig, enrich Enricher, mono func() int64) (*liveCore, error) {
 	q, err := NewQueue(cfg.QueueSize)
 	if err != nil {
 		return nil, fmt.Errorf("live ETW sensor: %w", err)
 	}
-	if now == nil {
-		now = func() int64 { return time.Now().UnixNano() }
+	clock := newRealLiveClock()
+	if mono != nil {
+		clock = newLiveClock(mono(), mono)
 	}
 	return &liveCore{
 		cfg:     cfg,
@@ -288,7 +337,7 @@ func newLiveCore(cfg LiveConfig, enrich Enricher, now func() int64) (*liveCore, 
 		procs:   newProcTable(cfg.MaxProcesses),
 		enrich:  enrich,
 		notes:   make(chan liveNote, 256),
-		now:     now,
+		clock:   clock,
 		pending: map[uint32]*pendingRun{},
 		ro:      newReorderBuf(cfg.QueueSize),
 	}, nil
@@ -300,6 +349,9 @@ func (c *liveCore) stats() LiveStats {
 		Events:       c.c.events.Load(),
 		Filtered:     c.c.filtered.Load(),
 		DecodeErrors: c.c.decodeErrors.Load(),
+		Partial:      c.c.partial.Load(),
+		Foreign:      c.c.foreign.Load(),
+		FlushErrors:  c.c.flushErrors.Load(),
 		Dropped:      c.q.Dropped(),
 		Handled:      c.c.handled.Load(),
 		Restarts:     c.c.restarts.Load(),
@@ -311,8 +363,14 @@ func (c *liveCore) stats() LiveStats {
 		Evicted:      c.procs.evicted.Load(),
 		Registry:     c.c.registry.Load(),
 		QueueLen:     c.q.Len(),
+		ClockSteps:   c.clock.steps.Load(),
+		CanaryMissed: c.c.canaryMissed.Load(),
 	}
 }
+
+// now is the sensor's clock (liveClock): event time carried forward by
+// monotonic time, never the wall clock.
+func (c *liveCore) now() int64 { return c.clock.Now() }
 
 // push is the ETW callback's side: it queues a decoded event. It never
 // blocks, never allocates and takes no lock.
@@ -358,13 +416,18 @@ func (c *liveCore) run(ctx context.Context, h Handler) {
 	lastAdvance := c.now() - int64(c.cfg.AdvanceEvery)
 	var ev Event
 	for {
+		m := c.clock.mono()
 		for i := 0; i < batch && c.q.Pop(&ev); i++ {
+			if step := c.clock.observe(ev.Time, m); step != 0 {
+				c.clockStep(step, h)
+			}
 			c.handle(&ev, h)
 		}
 		c.checkLoss(h)
 		now := c.now()
 		if now-lastAdvance >= int64(c.cfg.AdvanceEvery) {
 			c.settle(now, h)
+			c.expireCanary(now, h)
 		}
 		c.release(false, h)
 		if now-lastAdvance >= int64(c.cfg.AdvanceEvery) {
@@ -392,6 +455,33 @@ func (c *liveCore) run(ctx context.Context, h Handler) {
 		case <-tick.C:
 		}
 	}
+}
+
+// clockStep handles a jump of the events' time base by step ns: it is
+// logged, and a step back releases what is held (dated in the old base, it
+// would otherwise wait for the new base to catch up: held alerts).
+func (c *liveCore) clockStep(step int64, h Handler) {
+	c.cfg.Logf("event time base stepped by %v: the sensor's clock follows it", time.Duration(step))
+	if step < 0 {
+		c.release(true, h)
+	}
+}
+
+// expireCanary raises sensor.blind for canary processes whose start did
+// not arrive in time.
+func (c *liveCore) expireCanary(now int64, h Handler) {
+	if c.canary == nil {
+		return
+	}
+	if n, pid := c.canary.expire(now); n > 0 {
+		c.canaryMissed(uint64(n), pid, h)
+	}
+}
+
+func (c *liveCore) canaryMissed(n uint64, pid uint32, h Handler) {
+	c.c.canaryMissed.Add(n)
+	c.blind(h, "canary process (pid "+strconv.FormatUint(uint64(pid), 10)+") started by the sensor was not reported by ETW within "+
+		time.Duration(c.canary.timeout).String()+": process starts are not reaching the sensor")
 }
 
 // checkLoss raises sensor.blind when the queue dropped events or events
@@ -436,6 +526,12 @@ func (c *liveCore) note(n *liveNote, h Handler) {
 	switch n.kind {
 	case noteBlind:
 		c.blind(h, n.reason)
+	case noteCanary:
+		if c.canary != nil {
+			if evicted, pid := c.canary.sent(n.pid, n.since); evicted {
+				c.canaryMissed(1, pid, h)
+			}
+		}
 	case noteEvent:
 		if n.ev.Kind == KindRegistry {
 			c.c.registry.Add(1)
@@ -479,6 +575,9 @@ func (c *liveCore) handle(ev *Event, h Handler) {
 			// with what only the snapshot read.
 			mergeSnapshot(ev, &pr.ev)
 			delete(c.pending, p.PID)
+		}
+		if c.canary != nil {
+			c.canary.start(ev)
 		}
 		c.fillParent(ev)
 		c.procs.put(p.PID, procEntry{image: p.Image, createTime: createTimeOf(ev), key: p.Key})

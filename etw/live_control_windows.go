@@ -151,3 +151,28 @@ func (t *traceControl) enableInfo(provider *windows.GUID) ([]traceEnableInfo, er
 	}
 	return nil, errors.New("EnumerateTraceGuidsEx: buffer keeps growing")
 }
+
+// setFlushTimerMS switches the session to the millisecond flush timer
+// (EVENT_TRACE_USE_MS_FLUSH_TIMER) at ms, with a query-modify-update, and
+// checks with a second query that the session took it.
+func (t *traceControl) setFlushTimerMS(ms uint32) error {
+	if err := t.call(t.query, controlTraceQuery); err != nil {
+		return fmt.Errorf("ControlTrace QUERY: %w", err)
+	}
+	setFlushTimerMSBuf(t.query, ms)
+	r, err := callProc(procControlTraceW, 0, uintptr(unsafe.Pointer(t.name)), uintptr(unsafe.Pointer(&t.query[0])), controlTraceUpdate)
+	if err != nil {
+		return fmt.Errorf("ControlTrace UPDATE: %w", err)
+	}
+	if e := windows.Errno(r); e != 0 {
+		return fmt.Errorf("ControlTrace UPDATE FlushTimer=%d ms: %w", ms, e)
+	}
+	st, err := t.queryStats()
+	if err != nil {
+		return err
+	}
+	if !msFlushTimerSet(st, ms) {
+		return fmt.Errorf("the session kept LogFileMode %#x FlushTimer %d", st.logFileMode, st.flushTimer)
+	}
+	return nil
+}

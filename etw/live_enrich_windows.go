@@ -1,6 +1,9 @@
+//go:build windows && cgo
+
 package etw
 
 import (
+	"errors"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -128,3 +131,37 @@ func (w *winEnricher) commandLine(h windows.Handle) (string, bool) {
 	}
 	return "", false
 }
+
+// enableDebugPrivilege enables SeDebugPrivilege in the process token
+// (present but disabled in an elevated console; enabled for LocalSystem),
+// so that enrichment can open other users' and protected processes.
+func enableDebugPrivilege() error {
+	var tok windows.Token
+	if err := windows.OpenProcessToken(windows.CurrentProcess(), windows.TOKEN_ADJUST_PRIVILEGES|windows.TOKEN_QUERY, &tok); err != nil {
+		return err
+	}
+	defer tok.Close()
+	var luid windows.LUID
+	name, _ := windows.UTF16PtrFromString("SeDebugPrivilege")
+	if err := windows.LookupPrivilegeValue(nil, name, &luid); err != nil {
+		return err
+	}
+	tp := windows.Tokenprivileges{PrivilegeCount: 1}
+	tp.Privileges[0] = windows.LUIDAndAttributes{Luid: luid, Attributes: windows.SE_PRIVILEGE_ENABLED}
+	// AdjustTokenPrivileges succeeds without assigning a privilege the
+	// token does not hold, and says so only through the last error, which
+	// LazyProc.Call returns from the same thread.
+	if err := procAdjustTokenPrivileges.Find(); err != nil {
+		return err
+	}
+	r, _, e := procAdjustTokenPrivileges.Call(uintptr(tok), 0, uintptr(unsafe.Pointer(&tp)), 0, 0, 0)
+	if r == 0 {
+		return e
+	}
+	if errors.Is(e, windows.ERROR_NOT_ALL_ASSIGNED) {
+		return e
+	}
+	return nil
+}
+
+var procAdjustTokenPrivileges = modadvapi32.NewProc("AdjustTokenPrivileges")

@@ -1,11 +1,36 @@
-//go:build cgo
+//go:build windows && cgo
 
 package etw
+
+// The live sensor keeps github.com/bi-zone/etw (the pinned
+// v0.0.0-20210519083747-fe9042eb0ea8) for the session: StartTrace,
+// EnableTraceEx2, OpenTrace/ProcessTrace with its C callback, and stop. It
+// no longer asks it for properties: bi-zone's EventProperties runs TDH per
+// event (2-5 ms, and at this commit it aborts every ProcessStart on its
+// Flags property, the library's PR #9), and ExtendedInfo copies. Instead
+// the callback reaches the raw EVENT_RECORD through bizEvent below, an
+// unsafe view of bi-zone's Event whose only assumption (Event is
+// {Header EventHeader; eventRecord C.PEVENT_RECORD}) is pinned three ways:
+// a compile-time size check here, a reflect check in live_windows_test.go
+// (wine, Windows), and TestBizoneEventLayout, which parses the module's
+// source on any OS. The event data is decoded by etw/kernelproc (pure Go,
+// fixed manifest layouts) and the SID and terminal-session extended items
+// are read from EVENT_RECORD.ExtendedData directly.
+//
+// Why not the Velocidex/etw fork: it would fix the Flags abort, but still
+// decode through TDH (the 2-5 ms cost) and swap the whole session API for
+// one line of pointer arithmetic; bi-zone stays the one pinned ETW
+// dependency. What bi-zone does not allow: CloseTrace (the consumer's
+// TRACEHANDLE is a local of its processEvents and is never closed, so each
+// session restart leaks one consumer handle, bounded by the restart
+// back-off), and a millisecond FlushTimer at StartTrace (set afterwards
+// with ControlTrace UPDATE, see setFlushTimerMS).
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -18,15 +43,39 @@ import (
 // livePlatform is the Windows-only state of Live.
 type livePlatform struct {
 	provider windows.GUID
-	// sids caches creator SIDs rendered as strings, keyed by the SID's
-	// bytes; touched by the ETW callback only.
-	sids map[string]string
 	// cbHost is the host name the callback puts in events.
 	cbHost string
+	// kp and ev are the callback's decoder and event (the ProcessTrace
+	// thread's only; bi-zone calls the callback sequentially).
+	kp *kpDecoder
+	ev Event
+	// gate keeps one ProcessTrace consumer at a time.
+	gate *consumerGate
 }
 
-// maxSIDCache bounds the callback's SID cache (reset when full).
-const maxSIDCache = 1024
+// bizEvent mirrors github.com/bi-zone/etw's Event: the exported header,
+// then the unexported C.PEVENT_RECORD.
+type bizEvent struct {
+	Header bizetw.EventHeader
+	record *eventRecordRaw
+}
+
+// The mirror has bi-zone's size (a change of the library that adds or
+// removes fields fails to compile here).
+var (
+	_ [unsafe.Sizeof(bizetw.Event{}) - unsafe.Sizeof(bizEvent{})]struct{}
+	_ [unsafe.Sizeof(bizEvent{}) - unsafe.Sizeof(bizetw.Event{})]struct{}
+)
+
+// rawRecord returns the EVENT_RECORD behind a bi-zone event (valid only
+// inside the callback).
+func rawRecord(e *bizetw.Event) *eventRecordRaw {
+	return (*bizEvent)(unsafe.Pointer(e)).record
+}
+
+// eventHeaderFlagStringOnly is EVENT_HEADER_FLAG_STRING_ONLY: UserData is a
+// string, not the template's fields.
+const eventHeaderFlagStringOnly = 0x0004
 
 // NewLive prepares the live sensor: it reads the computer name, the
 // Windows folder and the drive-to-device map. It starts nothing; Run does.
@@ -53,13 +102,21 @@ func NewLive(cfg LiveConfig) (*Live, error) {
 	if err != nil {
 		return nil, fmt.Errorf("live ETW sensor: %w", err)
 	}
+	if err := enableDebugPrivilege(); err != nil {
+		// An elevated console has SeDebugPrivilege but disabled; without
+		// it protected and other users' processes are not enriched.
+		cfg.Logf("SeDebugPrivilege not enabled (%v): some processes cannot be enriched", err)
+	}
 	core, err := newLiveCore(cfg, &winEnricher{}, nil)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.CanaryEvery > 0 {
+		core.canary = newCanaryWatch(uint32(os.Getpid()), cfg.CanaryTimeout)
+	}
 	core.systemDevice = SystemDeviceOf(root, devices)
 	return &Live{cfg: cfg, core: core, systemRoot: root, devices: devices,
-		plat: livePlatform{provider: provider, sids: map[string]string{}, cbHost: cfg.Host}}, nil
+		plat: livePlatform{provider: provider, cbHost: cfg.Host, kp: newKPDecoder(), gate: newConsumerGate()}}, nil
 }
 
 // dosDevices maps every drive letter to its NT device (QueryDosDevice).
@@ -107,62 +164,61 @@ func (l *Live) Run(ctx context.Context, h Handler) error {
 	return nil
 }
 
-// callback is the ETW event callback (the ProcessTrace thread). It decides
-// on the header alone whether the event matters, then copies the decoded
-// event into the queue. It never blocks and takes no lock; bi-zone/etw's
-// EventProperties and ExtendedInfo allocate (see docs/windows.md).
+// callback is the ETW event callback (the ProcessTrace thread). It checks
+// the provider and the event ID on the header, decodes the raw record in
+// pure Go (no TDH, no map) and copies the event into the queue. It never
+// blocks, logs or locks, and allocates only when a new image path or SID
+// enters its caches or a key arena is full.
 func (l *Live) callback(e *bizetw.Event) {
 	c := l.core
+	if e.Header.ProviderID != l.plat.provider {
+		c.c.foreign.Add(1)
+		return
+	}
 	if !WantKernelProcessEvent(e.Header.ID) {
 		c.c.filtered.Add(1)
 		return
 	}
-	props, err := e.EventProperties()
+	rec := rawRecord(e)
+	if rec == nil || rec.Header.Flags&eventHeaderFlagStringOnly != 0 {
+		c.c.decodeErrors.Add(1)
+		return
+	}
+	h := kpHeader{
+		eventID:   e.Header.ID,
+		version:   e.Header.Version,
+		flags:     rec.Header.Flags,
+		processID: e.Header.ProcessID,
+		timeStamp: e.Header.TimeStamp.UnixNano(),
+	}
+	if h.eventID == EventProcessStart && rec.ExtendedDataCount > 0 && rec.ExtendedData != nil {
+		// The creator's user and session: the SID and TS_ID items.
+		items := unsafe.Slice((*extDataItemRaw)(rec.ExtendedData), rec.ExtendedDataCount)
+		for i := range items {
+			it := &items[i]
+			// DataPtr is a ULONGLONG holding a pointer (its low half on
+			// 32-bit Windows).
+			p := *(*unsafe.Pointer)(unsafe.Pointer(&it.DataPtr))
+			if p == nil || it.DataSize == 0 {
+				continue
+			}
+			h.addExt(it.ExtType, unsafe.Slice((*byte)(p), it.DataSize))
+		}
+	}
+	var data []byte
+	if rec.UserData != nil && rec.UserDataLength > 0 {
+		data = unsafe.Slice((*byte)(rec.UserData), rec.UserDataLength)
+	}
+	ev := &l.plat.ev
+	partial, err := l.plat.kp.decode(&h, data, l.plat.cbHost, ev)
 	if err != nil {
 		c.c.decodeErrors.Add(1)
 		return
 	}
-	h := TDHHeader{
-		EventID:   e.Header.ID,
-		Version:   e.Header.Version,
-		ProcessID: e.Header.ProcessID,
-		TimeStamp: e.Header.TimeStamp.UnixNano(),
+	if partial {
+		c.c.partial.Add(1)
 	}
-	if e.Header.ID == EventProcessStart {
-		// The creator's user and session: extended data items, asked for
-		// only where the decoder uses them.
-		ext := e.ExtendedInfo()
-		if ext.UserSID != nil {
-			h.UserSID = l.sidString(ext.UserSID)
-		}
-		if ext.SessionID != nil {
-			h.TerminalSession, h.HasTerminalSession = *ext.SessionID, true
-		}
-	}
-	var ev Event
-	if err := DecodeKernelProcess(&h, props, l.plat.cbHost, &ev); err != nil {
-		c.c.decodeErrors.Add(1)
-		return
-	}
-	c.push(&ev)
-}
-
-// sidString renders sid, from a cache keyed by its bytes (the creator SIDs
-// of a machine are few).
-func (l *Live) sidString(sid *windows.SID) string {
-	if !sid.IsValid() {
-		return ""
-	}
-	b := unsafe.Slice((*byte)(unsafe.Pointer(sid)), windows.GetLengthSid(sid))
-	if s, ok := l.plat.sids[string(b)]; ok {
-		return s
-	}
-	s := sid.String()
-	if len(l.plat.sids) >= maxSIDCache {
-		clear(l.plat.sids)
-	}
-	l.plat.sids[string(b)] = s
-	return s
+	c.push(ev)
 }
 
 // openSession creates the ETW session, stopping a same-named one a crash
@@ -203,6 +259,19 @@ func (l *Live) superviseSession(ctx context.Context, wg *sync.WaitGroup) {
 	bo := newBackoff(l.cfg.RestartMin, l.cfg.RestartMax)
 	first := true
 	for ctx.Err() == nil {
+		// Never two ProcessTrace threads: a restart waits until the
+		// previous session's consumer has returned, however long that is
+		// (saying so), rather than start a second one beside it.
+		reported := false
+		if !l.plat.gate.waitIdle(ctx, 10*time.Second, func(d time.Duration) {
+			l.cfg.Logf("ProcessTrace of the previous ETW session has not returned after %v: waiting before a restart", d.Round(time.Second))
+			if !reported {
+				reported = true
+				c.send(ctx, liveNote{kind: noteBlind, reason: "ProcessTrace of the previous ETW session does not return: the session cannot be restarted"})
+			}
+		}) {
+			return
+		}
 		started := time.Now()
 		reason := l.runSession(ctx, ctl, first, wg)
 		first = false
@@ -219,6 +288,9 @@ func (l *Live) superviseSession(ctx context.Context, wg *sync.WaitGroup) {
 		case <-time.After(d):
 		}
 		c.c.restarts.Add(1)
+		// The new session may have a new time base (a wall-clock step
+		// since the last one): its first event re-anchors the clock.
+		c.clock.rebase()
 	}
 }
 
@@ -236,9 +308,18 @@ func (l *Live) runSession(ctx context.Context, ctl *traceControl, first bool, wg
 		}
 		return "cannot start the ETW session: " + err.Error()
 	}
-	since := time.Now().UnixNano()
+	since := c.now()
+	end, err := l.plat.gate.begin()
+	if err != nil {
+		// The supervisor waited for the gate; only a bug gets here.
+		sess.Close()
+		return "cannot start the ETW session: " + err.Error()
+	}
 	done := make(chan error, 1)
-	go func() { done <- sess.Process(l.callback) }()
+	go func() {
+		defer end()
+		done <- sess.Process(l.callback)
+	}()
 	closeSession := func() error {
 		if err := sess.Close(); err != nil {
 			l.cfg.Logf("closing the ETW session: %v", err)
@@ -247,6 +328,9 @@ func (l *Live) runSession(ctx context.Context, ctl *traceControl, first bool, wg
 		case err := <-done:
 			return err
 		case <-time.After(10 * time.Second):
+			// The gate stays shut until it does return: the next
+			// start waits for it (superviseSession).
+			l.cfg.Logf("ProcessTrace did not return within 10 s of closing the session")
 			return errors.New("ProcessTrace did not return after the session was closed")
 		}
 	}
@@ -267,8 +351,13 @@ func (l *Live) runSession(ctx context.Context, ctl *traceControl, first bool, wg
 		return l.stopReason(err)
 	default:
 	}
-	if err := ctl.setFlushTimer(1); err != nil {
-		l.cfg.Logf("cannot shorten the session's flush timer: %v", err)
+	// What the session looked like as started: the tamper check compares
+	// every later query with it (plus the flush timer set below).
+	started, startedErr := ctl.queryStats()
+	msTimer, secTimer := l.setFlushTimers(ctl)
+	want := expectSession(started, msTimer, secTimer)
+	if startedErr != nil {
+		l.cfg.Logf("session query: %v: session properties not checked", startedErr)
 	}
 	if !l.cfg.NoRundown {
 		if st, err := ctl.queryStats(); err == nil {
@@ -292,9 +381,19 @@ func (l *Live) runSession(ctx context.Context, ctl *traceControl, first bool, wg
 	}
 	ht := time.NewTicker(l.cfg.HealthEvery)
 	defer ht.Stop()
+	var canaryC <-chan time.Time
+	if l.core.canary != nil {
+		ct := time.NewTicker(l.cfg.CanaryEvery)
+		defer ct.Stop()
+		canaryC = ct.C
+	}
 	lastTamper := ""
+	lastForeign := c.c.foreign.Load()
+	flushes := failStreak{limit: maxFlushFailures}
 	for {
 		select {
+		case <-canaryC:
+			l.launchCanary(ctx)
 		case <-ctx.Done():
 			closeSession()
 			return ""
@@ -302,7 +401,15 @@ func (l *Live) runSession(ctx context.Context, ctl *traceControl, first bool, wg
 			sess.Close()
 			return l.stopReason(err)
 		case <-flushC:
-			_ = ctl.flushNow()
+			if err := ctl.flushNow(); err != nil {
+				c.c.flushErrors.Add(1)
+				if flushes.fail() {
+					c.send(ctx, liveNote{kind: noteBlind, reason: fmt.Sprintf(
+						"%d explicit ETW flushes in a row failed (%v): events may arrive late", maxFlushFailures, err)})
+				}
+			} else if flushes.ok() {
+				l.cfg.Logf("explicit ETW flushes work again")
+			}
 		case <-ht.C:
 			st, err := ctl.queryStats()
 			if errors.Is(err, errSessionGone) {
@@ -318,7 +425,14 @@ func (l *Live) runSession(ctx context.Context, ctl *traceControl, first bool, wg
 			if r := health.observe(st); r != "" {
 				c.send(ctx, liveNote{kind: noteBlind, reason: r})
 			}
-			if !verified {
+			// Re-issue our enable on every tick: it puts back keywords,
+			// level and properties, and replaces any filter (an event-ID
+			// filter is not visible in the enable list; the canary sees
+			// its effect).
+			if err := sess.UpdateOptions(); err != nil {
+				l.cfg.Logf("re-enabling the provider: %v", err)
+			}
+			if !verified || startedErr != nil {
 				continue
 			}
 			infos, err := ctl.enableInfo(&l.plat.provider)
@@ -326,17 +440,40 @@ func (l *Live) runSession(ctx context.Context, ctl *traceControl, first bool, wg
 				l.cfg.Logf("provider query: %v", err)
 				continue
 			}
-			r := checkEnabled(infos, loggerID)
+			foreign := c.c.foreign.Load()
+			r := checkSession(want, sessionObserved{stats: st, enables: infos, loggerID: loggerID, foreign: foreign - lastForeign})
+			lastForeign = foreign
 			if r != "" && r != lastTamper {
 				c.send(ctx, liveNote{kind: noteBlind, reason: r})
-				// Put our subscription back.
-				if err := sess.UpdateOptions(); err != nil {
-					l.cfg.Logf("re-enabling the provider: %v", err)
+				if st.flushTimer != want.flushTimer || st.logFileMode != want.logFileMode {
+					l.setFlushTimers(ctl)
 				}
 			}
 			lastTamper = r
 		}
 	}
+}
+
+// setFlushTimers makes the session deliver partly filled buffers every
+// FlushEvery (250 ms): with the millisecond flush timer where the system
+// takes it (Windows 8+), otherwise the 1 s minimum, and in both cases with
+// explicit flushes. It returns the millisecond timer set (0: none) and the
+// FlushTimer in seconds otherwise.
+func (l *Live) setFlushTimers(ctl *traceControl) (ms, sec uint32) {
+	if ms := flushTimerMS(l.cfg.FlushEvery); ms != 0 {
+		err := ctl.setFlushTimerMS(ms)
+		if err == nil {
+			return ms, 0
+		}
+		l.cfg.Logf("no millisecond flush timer (%v): FlushTimer 1 s and explicit flushes", err)
+	}
+	if err := ctl.setFlushTimer(1); err != nil {
+		l.cfg.Logf("cannot shorten the session's flush timer: %v", err)
+		if st, err := ctl.queryStats(); err == nil {
+			return 0, st.flushTimer
+		}
+	}
+	return 0, 1
 }
 
 // stopReason is the sensor.blind reason for a session whose Process
@@ -379,8 +516,12 @@ func (l *Live) waitEnabled(ctx context.Context, ctl *traceControl, done chan err
 
 // sendSnapshot takes a process snapshot and hands it to the consumer.
 func (l *Live) sendSnapshot(ctx context.Context, since int64, first bool) {
+	at := l.core.now()
 	s, err := TakeSnapshot()
 	if err == nil {
+		// Dated by the sensor's clock, not the wall clock (which may
+		// have been stepped): see liveClock.
+		s.Time = at
 		l.cfg.Logf("snapshot: %d processes, boot %v", len(s.Processes), TimeOf(s.BootTime))
 	}
 	l.core.send(ctx, liveNote{kind: noteSnapshot, snap: s, err: err, since: since})
@@ -396,5 +537,8 @@ func (l *Live) startRegistry(ctx context.Context, wg *sync.WaitGroup) {
 	go func() {
 		defer wg.Done()
 		watchRegistry(ctx, l.cfg.Host, l.core, l.cfg.Logf)
+		if ctx.Err() == nil {
+			l.core.send(ctx, liveNote{kind: noteBlind, reason: "Session Manager registry watch stopped: registry changes are no longer seen"})
+		}
 	}()
 }

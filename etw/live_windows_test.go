@@ -1,15 +1,18 @@
-//go:build cgo
+//go:build windows && cgo
 
 package etw
 
 import (
 	"context"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
+	bizetw "github.com/bi-zone/etw"
 	"golang.org/x/sys/windows"
 )
 
@@ -107,17 +110,48 @@ func TestEnricherWindows(t *testing.T) {
 	}
 }
 
-func TestSIDCacheWindows(t *testing.T) {
-	l := &Live{plat: livePlatform{sids: map[string]string{}}}
-	sid, err := windows.StringToSid("S-1-5-18")
-	if err != nil {
-		t.Fatal(err)
+// TestBizEventLayoutWindows pins the record accessor to the compiled
+// github.com/bi-zone/etw: Event is {Header EventHeader; eventRecord
+// *EVENT_RECORD}, and bizEvent's record field sits where eventRecord does.
+func TestBizEventLayoutWindows(t *testing.T) {
+	typ := reflect.TypeOf(bizetw.Event{})
+	if typ.NumField() != 2 {
+		t.Fatalf("bi-zone Event has %d fields", typ.NumField())
 	}
-	if got := l.sidString(sid); got != "S-1-5-18" {
-		t.Fatalf("sidString %q", got)
+	h, r := typ.Field(0), typ.Field(1)
+	if h.Name != "Header" || h.Type != reflect.TypeOf(bizetw.EventHeader{}) || h.Offset != 0 {
+		t.Errorf("field 0: %s %v at %d", h.Name, h.Type, h.Offset)
 	}
-	if n := testing.AllocsPerRun(100, func() { l.sidString(sid) }); n != 0 {
-		t.Errorf("cached sidString allocates %.1f times", n)
+	if r.Name != "eventRecord" || r.Type.Kind() != reflect.Pointer || r.Offset != unsafe.Offsetof(bizEvent{}.record) {
+		t.Errorf("field 1: %s %v at %d, mirror at %d", r.Name, r.Type, r.Offset, unsafe.Offsetof(bizEvent{}.record))
+	}
+	if r.Type.Elem().Size() != unsafe.Sizeof(eventRecordRaw{}) {
+		t.Errorf("C EVENT_RECORD is %d bytes, the mirror %d", r.Type.Elem().Size(), unsafe.Sizeof(eventRecordRaw{}))
+	}
+	// The accessor returns what the field holds.
+	var rec eventRecordRaw
+	ev := bizEvent{record: &rec}
+	if rawRecord((*bizetw.Event)(unsafe.Pointer(&ev))) != &rec {
+		t.Error("rawRecord does not return the record")
+	}
+}
+
+// TestKPDecoderSIDWindows: the decoder's SID rendering agrees with
+// Windows' own, and its cache does not allocate.
+func TestKPDecoderSIDWindows(t *testing.T) {
+	k := newKPDecoder()
+	for _, s := range []string{"S-1-5-18", "S-1-5-21-1004336348-1177238915-682003330-512", "S-1-16-12288"} {
+		sid, err := windows.StringToSid(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := unsafe.Slice((*byte)(unsafe.Pointer(sid)), windows.GetLengthSid(sid))
+		if got := k.sidString(b); got != sid.String() || got != s {
+			t.Errorf("sidString %q, Windows %q", got, sid.String())
+		}
+		if n := testing.AllocsPerRun(100, func() { k.sidString(b) }); n != 0 {
+			t.Errorf("cached sidString allocates %.1f times", n)
+		}
 	}
 }
 

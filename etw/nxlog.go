@@ -19,12 +19,14 @@ const MaxLine = 16 << 20
 // implements Reader.
 //
 // Lines are filtered before they are parsed: only a line whose EventID
-// member could be one smsswatch reads (and, for registry events, whose
-// TargetObject names a Session Manager key, or whose Channel is System) is
-// scanned in full. Other lines are only checked to look like a JSON object
-// ('{' ... '}'); lines that do not are skipped and reported. The filter
-// looks for members written as `"EventID":` and `"TargetObject":"` (white
-// space allowed around the colon), the way NXLog writes them.
+// member could be one smsswatch reads (and, for ID 12, 13 and 14, whose
+// TargetObject names a Session Manager key, or which may be a System
+// boot record), or is not plainly a number, is scanned in full, and so is
+// every line with a \u escape. Other lines are only checked to look like
+// a JSON object ('{' ... '}'); lines that do not are skipped and
+// reported. The filter looks for members written as `"EventID":` and
+// `"TargetObject":"` (white space allowed around the colon), the way NXLog
+// writes them.
 type NXLogReader struct {
 	lines lineReader
 	file  string
@@ -74,6 +76,9 @@ func (n *NXLogReader) Next(ev *Event) error {
 			n.err = n.endErr(err)
 			return n.err
 		}
+		if n.lines.n == 1 {
+			line = bytes.TrimPrefix(line, utf8BOM)
+		}
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
@@ -112,6 +117,7 @@ func (n *NXLogReader) endErr(err error) error {
 		return io.EOF
 	}
 	if isDataError(err) {
+		n.m.stats.Damaged++
 		n.report(n.lines.n+1, "input ends in damaged data: "+err.Error())
 		return io.EOF
 	}
@@ -184,10 +190,16 @@ func trimEOL(b []byte) []byte {
 
 // nxlogCandidate is the cheap filter: does any "EventID" member of the line
 // hold an ID smsswatch reads, with, for 12/13/14, a TargetObject under a
-// Session Manager key or a System channel? False positives are harmless
-// (the line is then parsed and mapped in full); the filter only has to let
-// every real record of interest through.
+// Session Manager key or a log that may be System? False positives are
+// harmless (the line is then parsed and mapped in full); the filter only
+// has to let every real record of interest through, and every record
+// whose EventID is not plainly a number, so that the mapper reports it.
+// A line with a \u escape anywhere is always parsed: escapes can spell
+// any member name or value.
 func nxlogCandidate(line []byte) bool {
+	if bytes.Contains(line, []byte(`\u`)) {
+		return true
+	}
 	rest := line
 	for {
 		i := bytes.Index(rest, []byte(`"EventID"`))
@@ -196,12 +208,12 @@ func nxlogCandidate(line []byte) bool {
 		}
 		rest = rest[i+len(`"EventID"`):]
 		v := memberValue(rest)
-		if len(v) > 0 && v[0] == '"' {
-			v = v[1:]
+		if v == nil {
+			continue // a value that merely ends in "EventID", not a member
 		}
-		id := 0
-		for j := 0; j < len(v) && j < 6 && v[j] >= '0' && v[j] <= '9'; j++ {
-			id = id*10 + int(v[j]-'0')
+		id, plain := plainID(v)
+		if !plain {
+			return true
 		}
 		switch id {
 		case sysmonProcessCreate, sysmonProcessTerminate, securityProcessCreate, securityProcessExit, securityStartup, systemEventLogStart:
@@ -214,18 +226,52 @@ func nxlogCandidate(line []byte) bool {
 	}
 }
 
+// plainID reads a member value that is plainly an event ID: decimal
+// digits as a JSON number (followed by the end of the member) or as the
+// whole of a string. Anything else (a sign, a fraction, white space inside
+// the quotes, null, an object...) is not plain, and the record is left to
+// the mapper to judge.
+func plainID(v []byte) (id uint64, plain bool) {
+	quoted := len(v) > 0 && v[0] == '"'
+	if quoted {
+		v = v[1:]
+	}
+	n := 0
+	for n < len(v) && v[n] >= '0' && v[n] <= '9' {
+		if n == 10 {
+			return 0, false
+		}
+		id = id*10 + uint64(v[n]-'0')
+		n++
+	}
+	if n == 0 {
+		return 0, false
+	}
+	if quoted {
+		return id, n < len(v) && v[n] == '"'
+	}
+	if n == len(v) {
+		return id, true
+	}
+	switch v[n] {
+	case ',', '}', ' ', '\t', '\r':
+		return id, true
+	}
+	return 0, false
+}
+
 // memberValue returns what follows `:` (white space skipped) after a
 // member name, or nil when no colon follows.
 func memberValue(b []byte) []byte {
 	i := 0
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r') {
 		i++
 	}
 	if i >= len(b) || b[i] != ':' {
 		return nil
 	}
 	i++
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r') {
 		i++
 	}
 	return b[i:]
@@ -263,20 +309,16 @@ func registryCandidate(line []byte) bool {
 	}
 }
 
-// systemCandidate reports whether a Channel member says System (any case).
+// systemCandidate reports whether an ID 12 record may be the System
+// log's Kernel-General boot record. Such a record names its provider
+// Microsoft-Windows-Kernel-General, or sits in Channel System with a
+// StartTime and no provider: so it holds "kernel-general", or both
+// "StartTime" and "system", somewhere (any case; escapes, which could
+// spell them otherwise, send the line to the full parser before this).
+// Channel need not be written (the mapper then goes by provider).
 func systemCandidate(line []byte) bool {
-	rest := line
-	for {
-		i := bytes.Index(rest, []byte(`"Channel"`))
-		if i < 0 {
-			return false
-		}
-		rest = rest[i+len(`"Channel"`):]
-		v := memberValue(rest)
-		if len(v) >= 8 && v[0] == '"' && v[7] == '"' && bytes.EqualFold(v[1:7], []byte("System")) {
-			return true
-		}
-	}
+	return containsFold(line, "kernel-general") ||
+		(bytes.Contains(line, []byte(`"StartTime"`)) && containsFold(line, "system"))
 }
 
 // containsFold reports whether b contains the lower-case ASCII word w in
@@ -309,6 +351,10 @@ func containsFold(b []byte, w string) bool {
 func isDataError(err error) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errDamaged)
 }
+
+// utf8BOM is the byte order mark some Windows tools put at the start of
+// a UTF-8 text file; it is not part of the first line.
+var utf8BOM = []byte("\xef\xbb\xbf")
 
 // errLineOverMax marks a line longer than the reader's cap.
 var errLineOverMax = errors.New("line too long")

@@ -158,7 +158,18 @@ func TestNXLogCandidate(t *testing.T) {
 		{"registry in session manager", `{"EventID":13,"TargetObject":"HKLM\\System\\CurrentControlSet\\Control\\Session Manager\\BootExecute"}`, true},
 		{"registry any case", `{"EventID":12,"TargetObject":"HKLM\\SYSTEM\\CONTROLSET002\\CONTROL\\SESSION MANAGER"}`, true},
 		{"registry elsewhere", `{"EventID":13,"TargetObject":"HKLM\\Software\\Run\\x","Details":"Session Manager"}`, false},
-		{"kernel general 12", `{"EventID":12,"Channel":"System"}`, true},
+		{"kernel general 12", `{"EventID":12,"Channel":"System","SourceName":"Microsoft-Windows-Kernel-General"}`, true},
+		{"kernel general 12 without a Channel", `{"EventID":12,"SourceName":"Microsoft-Windows-Kernel-General","StartTime":"2021-01-01T00:00:00Z"}`, true},
+		{"System 12 with StartTime and no provider", `{"EventID":12,"Channel":"System","StartTime":"2021-01-01T00:00:00Z"}`, true},
+		{"System 12 of another provider", `{"EventID":12,"Channel":"System"}`, false},
+		{"negative id", `{"EventID":-1}`, true},
+		{"null id", `{"EventID":null}`, true},
+		{"object id", `{"EventID":{"a":1}}`, true},
+		{"id with a space", `{"EventID":" 1"}`, true},
+		{"fraction", `{"EventID":4663.5}`, true},
+		{"escaped key", `{"Event\u0049D":4688}`, true},
+		{"CR before the colon", "{\"EventID\"\r:4688}", true},
+		{"leading zeros", `{"EventID":"0000000001"}`, true},
 		{"12 in another channel", `{"EventID":12,"Channel":"Application"}`, false},
 		{"id only in a value", `{"Message":"\"EventID\":1","EventID":4663}`, false},
 		{"fake key first, real key later", `{"x\"EventID":7,"EventID":1}`, true},
@@ -331,4 +342,59 @@ func TestNXLogReadErrors(t *testing.T) {
 			t.Errorf("events %d err %v skips %q", len(evs), err, skips.got)
 		}
 	})
+}
+
+// TestNXLogNoSilentDrops: records of the logs smsswatch reads are either
+// events or reported skips, never dropped unseen, whatever their EventID
+// or member names look like (issue 16).
+func TestNXLogNoSilentDrops(t *testing.T) {
+	const sec = `"Hostname":"H","Channel":"Security","EventTime":"2021-01-01 00:00:00","EventReceivedTime":"2021-01-01 00:00:01","@timestamp":"2021-01-01T00:00:01Z","NewProcessId":"0x10"`
+	cases := []struct {
+		name   string
+		line   string
+		events int
+		skips  []string
+		noZone int64
+	}{
+		{"negative EventID", `{` + sec + `,"EventID":-4688}`, 0, []string{`f:1: bad EventID "-4688"`}, 0},
+		{"null EventID", `{` + sec + `,"EventID":null}`, 0, []string{"f:1: bad EventID (null)"}, 0},
+		{"object EventID", `{` + sec + `,"EventID":{"Value":4688}}`, 0, []string{"f:1: bad EventID (object or array)"}, 0},
+		{"array EventID", `{` + sec + `,"EventID":[4688]}`, 0, []string{"f:1: bad EventID (object or array)"}, 0},
+		{"boolean EventID", `{` + sec + `,"EventID":true}`, 0, []string{"f:1: bad EventID (boolean)"}, 0},
+		{"EventID with a space", `{` + sec + `,"EventID":" 1"}`, 0, []string{`f:1: bad EventID " 1"`}, 0},
+		{"EventID with an exponent", `{` + sec + `,"EventID":4.688e3}`, 0, []string{`f:1: bad EventID "4.688e3"`}, 0},
+		{"empty EventID", `{` + sec + `,"EventID":""}`, 0, []string{`f:1: bad EventID ""`}, 0},
+		{"EventID with a zero fraction is read", `{` + sec + `,"EventID":4688.0}`, 1, nil, 0},
+		{"escaped member name", `{` + sec + `,"Event\u0049D":4688}`, 1, nil, 0},
+		{"escaped EventID value", `{` + sec + `,"EventID":"\u0034688"}`, 1, nil, 0},
+		{"CR before the colon", `{` + sec + ",\"EventID\"\r:4688}", 1, nil, 0},
+		{"System 12 without a Channel", `{"Hostname":"H","SourceName":"Microsoft-Windows-Kernel-General","EventID":12,"EventTime":"2021-01-01 00:00:00","EventReceivedTime":"2021-01-01 00:00:01","@timestamp":"2021-01-01T00:00:01Z","StartTime":"2020-12-31T23:59:59.500000000Z"}`, 1, nil, 0},
+		{"@timestamp without a zone: EventTime taken as UTC, counted", `{"Hostname":"H","Channel":"Security","EventTime":"2021-01-01 00:00:00","EventReceivedTime":"2021-01-01 00:00:01","@timestamp":"2021-01-01 05:00:01","NewProcessId":"0x10","EventID":4688}`, 1, nil, 1},
+		{"BOM before the first line", "\xef\xbb\xbf{" + sec + `,"EventID":4688}`, 1, nil, 0},
+		{"other log with a bad EventID is not ours", `{"Channel":"Application","EventID":null}`, 0, nil, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var skips skipLog
+			r := NewNXLogReader(strings.NewReader(c.line), "f", &skips)
+			evs, err := readAll(t, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) != c.events {
+				t.Errorf("%d events, want %d", len(evs), c.events)
+			}
+			if strings.Join(skips.got, "|") != strings.Join(c.skips, "|") {
+				t.Errorf("skips %q, want %q", skips.got, c.skips)
+			}
+			st := r.Stats()
+			if st.NoZone != c.noZone || st.Skipped != int64(len(c.skips)) {
+				t.Errorf("stats %+v", st)
+			}
+			if c.name == "System 12 without a Channel" && len(evs) == 1 &&
+				(evs[0].Kind != KindBoot || evs[0].Source != SourceSystem || evs[0].Boot.BootTime != ns("2020-12-31 23:59:59.5")) {
+				t.Errorf("boot %+v", evs[0])
+			}
+		})
+	}
 }

@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// ReadStats counts what an importer (NXLog JSON lines or EVTX) did with its
-// input. Every skipped record was also reported to the reader's Skipper.
+// ReadStats counts what an importer (NXLog or Winlogbeat JSON lines, EVTX,
+// the native trace format, a tar archive of them) did with its input.
+// Every skipped record was also reported to the reader's Skipper.
 type ReadStats struct {
 	// Records is the number of lines (JSON) or event records (EVTX) read.
 	Records int64
@@ -17,9 +18,11 @@ type ReadStats struct {
 	Events int64
 	// Skipped is the number of malformed records skipped and reported.
 	Skipped int64
-	// NoZone counts NXLog Security/System records without
-	// EventReceivedTime or @timestamp (or with an implausible difference
-	// between them): their local EventTime was taken as UTC.
+	// NoZone counts NXLog records whose EventTime has no zone and whose
+	// forwarder offset could not be derived (no EventReceivedTime, no
+	// @timestamp with a zone, or an implausible difference between them):
+	// their local EventTime was taken as UTC, so their times may be off by
+	// the forwarder's UTC offset.
 	NoZone int64
 	// NoUtcTime counts Sysmon records without UtcTime: their record time
 	// was used as the event time and CreateTime/ExitTime stay unknown.
@@ -27,6 +30,46 @@ type ReadStats struct {
 	// BadChunks counts EVTX chunks that were truncated, had no valid
 	// header, or had records that could not be walked.
 	BadChunks int64
+	// LostRecords counts EVTX records known to exist but not read: in bad
+	// chunks (a chunk failing its CRC32 loses every record its header
+	// lists) and in missing chunks (at least one a chunk). They are part
+	// of Skipped.
+	LostRecords int64
+	// MissingChunks counts chunks the EVTX file header names that the
+	// file does not hold (cut short, or zeros in their place).
+	MissingChunks int64
+	// ChecksumErrors counts EVTX file headers and chunks whose CRC32 did
+	// not match (a chunk is counted once, and also in BadChunks).
+	ChecksumErrors int64
+	// Damaged counts inputs (or archive members) whose data ended in
+	// damage: a corrupt or truncated gzip stream or tar archive. What was
+	// readable before the damage was read; the rest is lost. Each damage
+	// was reported to the Skipper with the file, the line or record it
+	// follows, and the decompressed byte offset where reading stopped.
+	Damaged int64
+	// Members counts the tar archive members read as inputs.
+	Members int64
+	// MembersSkipped counts tar archive members not read, each reported
+	// to the Skipper: links, devices and other entries that are not
+	// regular files, files in no format smsswatch reads, archives inside
+	// an archive. Directory entries hold no data and are not counted.
+	MembersSkipped int64
+}
+
+// Add adds the counters of o to s (totals over several inputs).
+func (s *ReadStats) Add(o ReadStats) {
+	s.Records += o.Records
+	s.Events += o.Events
+	s.Skipped += o.Skipped
+	s.NoZone += o.NoZone
+	s.NoUtcTime += o.NoUtcTime
+	s.BadChunks += o.BadChunks
+	s.LostRecords += o.LostRecords
+	s.MissingChunks += o.MissingChunks
+	s.ChecksumErrors += o.ChecksumErrors
+	s.Damaged += o.Damaged
+	s.Members += o.Members
+	s.MembersSkipped += o.MembersSkipped
 }
 
 // maxZoneOffset is the largest UTC offset a forwarder's local clock can
@@ -78,7 +121,15 @@ func (m *mapper) mapRecord(r *flatRecord, ev *Event) (emit bool, reason string) 
 	}
 	id, ok := r.eventID()
 	if !ok {
-		return false, "" // no event ID (or not a decimal one): no event of ours
+		// A record of a log we read that names an event ID we cannot
+		// read may be one of ours: reported, never dropped unseen.
+		switch {
+		case r.idKind != 0:
+			return false, "bad EventID (" + jsonKindName(r.idKind) + ")"
+		case r.has(fEventID):
+			return false, badField(r, fEventID)
+		}
+		return false, "" // no event ID: no event of ours
 	}
 	switch src {
 	case SourceSysmon:
@@ -148,8 +199,8 @@ func (m *mapper) recordTime(r *flatRecord) (ns int64, reason string) {
 }
 
 // zoneOffset derives the forwarder's UTC offset from one record:
-// EventReceivedTime (local, no zone) minus @timestamp (UTC), rounded to the
-// nearest 15 minutes.
+// EventReceivedTime (local, no zone) minus @timestamp (UTC, with its Z or
+// offset written), rounded to the nearest 15 minutes.
 func zoneOffset(r *flatRecord) (int64, bool) {
 	rb, ok1 := r.text(fReceivedTime)
 	tb, ok2 := r.text(fTimestamp)
@@ -160,9 +211,9 @@ func zoneOffset(r *flatRecord) (int64, bool) {
 	if !ok || zoned {
 		return 0, false
 	}
-	ts, _, ok := parseWinTime(tb)
-	if !ok {
-		return 0, false
+	ts, zoned, ok := parseWinTime(tb)
+	if !ok || !zoned {
+		return 0, false // an @timestamp without a zone says nothing of UTC
 	}
 	const q = int64(15 * time.Minute)
 	d := recv - ts
@@ -185,6 +236,23 @@ func badField(r *flatRecord, id fieldID) string {
 		return "no " + fieldNames[id]
 	}
 	return fmt.Sprintf("bad %s %s", fieldNames[id], quoteShort(v))
+}
+
+// jsonKindName names a JSON value kind in reports.
+func jsonKindName(k byte) string {
+	switch k {
+	case jsonNull:
+		return "null"
+	case jsonNested:
+		return "object or array"
+	case jsonTrue, jsonFalse:
+		return "boolean"
+	case jsonString:
+		return "string"
+	case jsonNumber:
+		return "number"
+	}
+	return "unknown"
 }
 
 // quoteShort quotes at most 40 bytes of an attacker-controlled value for a
@@ -276,7 +344,7 @@ func (m *mapper) key(r *flatRecord, id fieldID) (string, bool) {
 	if zero {
 		return "", false
 	}
-	return string(m.guid[:]), true
+	return m.intern.str(m.guid[:]), true
 }
 
 // interner returns one string for repeated byte values (host names,

@@ -1,9 +1,11 @@
 package etw
 
 import (
+	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -48,6 +50,15 @@ func TestOpenDetectsByContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	trace := traceLines(t)
+	wlb, err := os.ReadFile("testdata/importers/winlogbeat_mixed.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wlbgz, err := os.ReadFile("testdata/importers/winlogbeat_mixed.json.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flatWlb := []byte(`{"@timestamp":"2021-01-01T00:00:00Z","winlog.channel":"Security","winlog.event_id":4608,"winlog.computer_name":"H"}`)
 	cases := []struct {
 		name   string
 		data   []byte
@@ -59,7 +70,15 @@ func TestOpenDetectsByContent(t *testing.T) {
 		{"nxlog", nx, FormatNXLog, false, 9, nil},
 		{"nxlog gzip fixture", nxgz, FormatNXLog, true, 9, nil},
 		{"nxlog with BOM and leading garbage", append([]byte("\xef\xbb\xbfgarbage\n\n"), nx...), FormatNXLog, false, 9, nil},
+		{"winlogbeat", wlb, FormatWinlogbeat, false, 11, nil},
+		{"winlogbeat gzip fixture", wlbgz, FormatWinlogbeat, true, 11, nil},
+		{"winlogbeat with BOM", append([]byte("\xef\xbb\xbf"), wlb...), FormatWinlogbeat, false, 11, nil},
+		{"winlogbeat flattened", flatWlb, FormatWinlogbeat, false, 1, nil},
+		{"winlogbeat after a line of another kind", append([]byte(`{"foo":1}`+"\n"), wlb...), FormatWinlogbeat, false, 11, nil},
+		{"winlog member that is not Winlogbeat's", []byte(`{"winlog":{"x":1},"EventID":4608,"Channel":"Security","EventTime":"2021-01-01 00:00:00"}`), FormatNXLog, false, 1, nil},
 		{"trace", trace, FormatTrace, false, 2, nil},
+		{"trace with BOM", append([]byte("\xef\xbb\xbf"), trace...), FormatTrace, false, 2, nil},
+		{"gzip trace with BOM", gz(append([]byte("\xef\xbb\xbf"), trace...)), FormatTrace, true, 2, nil},
 		{"trace with comments", append([]byte("# smsswatch trace\n"), trace...), FormatTrace, false, 2, nil},
 		{"gzip trace", gz(trace), FormatTrace, true, 2, nil},
 		{"gzip in gzip", gz(gz(trace)), FormatTrace, true, 2, nil},
@@ -79,7 +98,8 @@ func TestOpenDetectsByContent(t *testing.T) {
 			if err := os.WriteFile(path, c.data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			r, closer, err := Open(path, nil)
+			var skips skipLog
+			r, closer, err := Open(path, &skips)
 			if c.err != nil {
 				if !errors.Is(err, c.err) {
 					t.Fatalf("err %v, want %v", err, c.err)
@@ -100,6 +120,13 @@ func TestOpenDetectsByContent(t *testing.T) {
 			}
 			if len(evs) != c.events || in.Stats().Events != int64(c.events) {
 				t.Errorf("%d events (stats %+v), want %d", len(evs), in.Stats(), c.events)
+			}
+			if strings.Contains(c.name, "BOM") && !strings.Contains(c.name, "garbage") {
+				for _, sk := range skips.got {
+					if strings.Contains(sk, ":1: ") {
+						t.Errorf("first line skipped: %s", sk)
+					}
+				}
 			}
 		})
 	}
@@ -159,6 +186,104 @@ func TestOpenDamagedGzip(t *testing.T) {
 	}
 }
 
+// TestOpenDamagedGzipTrace: a native trace in a damaged gzip is read up
+// to the damage (an impostor in the readable part is not lost), and the
+// damage is reported with the file, line and offset, and counted.
+func TestOpenDamagedGzipTrace(t *testing.T) {
+	var b bytes.Buffer
+	w := NewTraceWriter(&b)
+	for i := 0; i < 4000; i++ {
+		ev := Event{Time: ns("2021-03-02 14:15:01") + int64(i)*1e6, Kind: KindStart, Source: SourceETW, Host: "H",
+			Known: FieldPID | FieldImage, Proc: Process{PID: uint32(1000 + i), Image: `C:\ProgramData\evil\smss.exe`}}
+		if err := w.Write(&ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	whole := gz(b.Bytes())
+	cases := []struct {
+		name string
+		data []byte
+	}{
+		{"truncated", whole[:len(whole)/2]},
+		{"corrupt in the middle", func() []byte {
+			c := bytes.Clone(whole)
+			for i := len(c) / 2; i < len(c)/2+64; i++ {
+				c[i] ^= 0x5a
+			}
+			return c
+		}()},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var skips skipLog
+			in, err := OpenReader(bytes.NewReader(c.data), "t.jsonl.gz", &skips)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if in.Format != FormatTrace {
+				t.Fatalf("format %v", in.Format)
+			}
+			evs, err := readAll(t, in)
+			if err != nil {
+				t.Fatalf("err %v", err)
+			}
+			if len(evs) < 100 || evs[0].Proc.Image != `C:\ProgramData\evil\smss.exe` {
+				t.Fatalf("%d events before the damage", len(evs))
+			}
+			// Deflate may turn damage into garbage lines (each skipped)
+			// before it notices; the damage is always the last report.
+			if len(skips.got) == 0 {
+				t.Fatal("damage not reported")
+			}
+			st := in.Stats()
+			last := skips.got[len(skips.got)-1]
+			want := fmt.Sprintf("t.jsonl.gz:%d: input ends in damaged data: gzip: damaged data after ", st.Records)
+			if !strings.HasPrefix(last, want) || !strings.Contains(last, "decompressed bytes") {
+				t.Errorf("last skip %q, want it to start %q", last, want)
+			}
+			if c.name == "truncated" && (len(skips.got) != 1 || st.Records != int64(len(evs)+1)) {
+				t.Errorf("%d skips (first %q), stats %+v", len(skips.got), skips.got[0], st)
+			}
+			if st.Damaged != 1 || st.Events != int64(len(evs)) || st.Skipped != int64(len(skips.got)) {
+				t.Errorf("stats %+v", st)
+			}
+			var ev Event
+			if err := in.Next(&ev); err != io.EOF {
+				t.Errorf("after the damage: %v", err)
+			}
+		})
+	}
+}
+
+// TestOpenDamageCounted: every reader's damage shows in Stats().Damaged.
+func TestOpenDamageCounted(t *testing.T) {
+	nx := readFixture(t, "winlogbeat_mixed.json")
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{
+		{"winlogbeat", gz(bytes.Repeat(nx, 20))},
+		{"nxlog", gz(bytes.Repeat(readFixture(t, "nxlog_mixed.json"), 50))},
+		{"evtx", gz(bytes.Repeat(synthFile(), 4))},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in, err := OpenReader(bytes.NewReader(c.data[:len(c.data)-20]), "d.gz", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := readAll(t, in); err != nil {
+				t.Fatal(err)
+			}
+			if st := in.Stats(); st.Damaged != 1 {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
+}
+
 func TestOpenReaderIOError(t *testing.T) {
 	eio := errors.New("input/output error")
 	_, err := OpenReader(&failingReader{nil, eio}, "x", nil)
@@ -181,10 +306,59 @@ func TestOpenReaderIOError(t *testing.T) {
 }
 
 func TestFormatString(t *testing.T) {
-	for f, want := range map[Format]string{FormatEVTX: "evtx", FormatNXLog: "nxlog-json", FormatTrace: "trace", FormatUnknown: "unknown", 99: "unknown"} {
+	for f, want := range map[Format]string{FormatEVTX: "evtx", FormatNXLog: "nxlog-json", FormatTrace: "trace", FormatWinlogbeat: "winlogbeat-json", FormatTar: "tar", FormatUnknown: "unknown", 99: "unknown"} {
 		if f.String() != want {
 			t.Errorf("%d: %q", f, f.String())
 		}
 	}
 	var _ io.Closer = (*os.File)(nil)
+}
+
+// countingSkips counts skip reports.
+type countingSkips struct{ n int64 }
+
+func (c *countingSkips) Skip(string, int64, string) { c.n++ }
+
+// FuzzOpenReader fuzzes detection and every reader behind it (gzip, tar,
+// trace, NXLog, Winlogbeat, EVTX): reading always ends, and nothing is
+// lost without a count (every report is counted in Stats).
+func FuzzOpenReader(f *testing.F) {
+	wlb, _ := os.ReadFile("testdata/importers/winlogbeat_mixed.json")
+	nx, _ := os.ReadFile("testdata/importers/nxlog_mixed.json")
+	f.Add(wlb[:min(len(wlb), 3000)])
+	f.Add(gz(nx))
+	f.Add(makeTar(f, []tarMember{{"a.json", tar.TypeReg, wlb[:min(len(wlb), 2000)]}, {"l", tar.TypeSymlink, nil}, {"b.json.gz", tar.TypeReg, gz(nx)}}))
+	f.Add([]byte("\xef\xbb\xbf{\"v\":1,\"time\":\"2021-01-01T00:00:00Z\",\"kind\":\"start\",\"source\":\"etw\",\"host\":\"H\",\"pid\":4}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var skips countingSkips
+		in, err := OpenReader(bytes.NewReader(data), "f", &skips)
+		if err != nil {
+			if !errors.Is(err, ErrUnknownFormat) {
+				t.Fatalf("open: %v", err)
+			}
+			return
+		}
+		var ev Event
+		events := int64(0)
+		for i := 0; ; i++ {
+			if i > 1<<20 {
+				t.Fatal("reader does not end")
+			}
+			err := in.Next(&ev)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("next: %v", err) // no I/O errors from memory
+			}
+			events++
+		}
+		st := in.Stats()
+		if st.Events != events {
+			t.Fatalf("%d events, stats %+v", events, st)
+		}
+		if st.Skipped < skips.n {
+			t.Fatalf("%d reports, stats %+v", skips.n, st)
+		}
+	})
 }

@@ -117,7 +117,7 @@ func watchRegistry(ctx context.Context, host string, c *liveCore, logf func(stri
 		return
 	}
 	state := map[string]regState{}
-	now := time.Now().UnixNano()
+	now := c.now()
 	for _, set := range sets {
 		st := regState{}
 		buf = readControlSet(set, st, buf)
@@ -178,7 +178,7 @@ func watchRegistry(ctx context.Context, host string, c *liveCore, logf func(stri
 		buf = readControlSet(set, cur, buf)
 		changes := diffRegistry(state[set], cur)
 		state[set] = cur
-		at := time.Now().UnixNano()
+		at := c.now()
 		for _, r := range changes {
 			var ev Event
 			registryEvent(host, at, r, &ev)

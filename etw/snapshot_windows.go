@@ -77,7 +77,51 @@ func TakeSnapshot() (*Snapshot, error) {
 		}
 		off += int(spi.NextEntryOffset)
 	}
+	nameSmssRelated(s.Processes)
 	return s, nil
+}
+
+// nameSmssRelated looks up account names only for processes that are
+// smss.exe-like or whose parent is: a lookup of a domain SID with an
+// unreachable domain controller can take seconds, and must not stall the
+// snapshot for every process of the machine. Names are cached per SID.
+func nameSmssRelated(procs []SnapshotProcess) {
+	images := make(map[uint32]string, len(procs))
+	for i := range procs {
+		images[procs[i].PID] = procs[i].Image
+	}
+	names := map[string]string{}
+	for i := range procs {
+		p := &procs[i]
+		if p.UserSID == "" || p.UserName != "" {
+			continue
+		}
+		if !smssLike(p.Image) && !smssLike(images[p.ParentPID]) {
+			continue
+		}
+		name, ok := names[p.UserSID]
+		if !ok {
+			name = accountName(p.UserSID)
+			names[p.UserSID] = name
+		}
+		p.UserName = name
+	}
+}
+
+// accountName returns DOMAIN\name for a SID string, or "".
+func accountName(sidStr string) string {
+	sid, err := windows.StringToSid(sidStr)
+	if err != nil {
+		return ""
+	}
+	acc, dom, _, err := sid.LookupAccount("")
+	if err != nil {
+		return ""
+	}
+	if dom != "" {
+		return dom + `\` + acc
+	}
+	return acc
 }
 
 // readProcess fills the image path and token user of p where the process
@@ -90,7 +134,7 @@ func readProcess(p *SnapshotProcess) {
 	}
 	defer windows.CloseHandle(h)
 	p.Image = processImage(h)
-	p.UserSID, p.UserName = processUser(h)
+	p.UserSID = processSID(h)
 }
 
 // processImage returns the Win32 path of the process's executable.
@@ -103,23 +147,27 @@ func processImage(h windows.Handle) string {
 	return windows.UTF16ToString(buf[:n])
 }
 
-// processUser returns the SID and DOMAIN\name of the process's token user.
+// processUser returns the SID and DOMAIN\name of the process's token user
+// (the enricher's, for smss-related processes only).
 func processUser(h windows.Handle) (sid, name string) {
+	sid = processSID(h)
+	if sid != "" {
+		name = accountName(sid)
+	}
+	return sid, name
+}
+
+// processSID returns the SID of the process's token user, without an
+// account lookup.
+func processSID(h windows.Handle) string {
 	var tok windows.Token
 	if err := windows.OpenProcessToken(h, windows.TOKEN_QUERY, &tok); err != nil {
-		return "", ""
+		return ""
 	}
 	defer tok.Close()
 	u, err := tok.GetTokenUser()
 	if err != nil {
-		return "", ""
+		return ""
 	}
-	sid = u.User.Sid.String()
-	if acc, dom, _, err := u.User.Sid.LookupAccount(""); err == nil {
-		name = acc
-		if dom != "" {
-			name = dom + `\` + acc
-		}
-	}
-	return sid, name
+	return u.User.Sid.String()
 }

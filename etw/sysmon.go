@@ -162,7 +162,8 @@ func (m *mapper) mapSysmonRegistry(r *flatRecord, id uint32, ev *Event) (bool, s
 			value = nil
 		}
 	}
-	if !IsSessionManagerKey(string(key)) {
+	// The word test first: it rejects most keys without converting them.
+	if !containsFold(key, "session manager") || !IsSessionManagerKey(string(key)) {
 		return false, ""
 	}
 	t, _, reason := m.sysmonTime(r)

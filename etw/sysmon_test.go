@@ -126,7 +126,7 @@ func TestSysmonFields(t *testing.T) {
 		{"bad session", with(sysmonStart(), "TerminalSessionId", "one"), nil, `bad TerminalSessionId "one"`, false},
 		{"neither PID nor key", with(sysmonStart(), "ProcessId", del, "ProcessGuid", del), nil, "no ProcessId or ProcessGuid", false},
 		{"no EventID", with(sysmonStart(), "EventID", del), nil, "", true},
-		{"hex EventID is not an event ID", with(sysmonStart(), "EventID", "0x1"), nil, "", true},
+		{"hex EventID is reported, not taken", with(sysmonStart(), "EventID", "0x1"), nil, `bad EventID "0x1"`, true},
 		{"other event", with(sysmonStart(), "EventID", "7"), nil, "", true},
 		{"other channel", with(sysmonStart(), "Channel", "Application"), nil, "", true},
 		{"channel from provider", with(sysmonStart(), "Channel", del, "SourceName", "Microsoft-Windows-Sysmon"), func(t *testing.T, ev *Event) {

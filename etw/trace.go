@@ -213,6 +213,9 @@ func (t *TraceReader) Next(ev *Event) error {
 		if err != nil {
 			return fmt.Errorf("read %s: %w", t.file, err)
 		}
+		if t.line == 1 {
+			line = bytes.TrimPrefix(line, utf8BOM) // a UTF-8 byte order mark is not part of the line
+		}
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 || line[0] == '#' {
 			continue

@@ -82,14 +82,8 @@ func addRunFlags(fs *flag.FlagSet) *runOptions {
 	}
 }
 
-// intFlag defines an int flag whose default comes from the environment.
+// intFlag defines an int flag that its environment variable can set.
 func intFlag(fs *flag.FlagSet, name string, def int, help string) *int {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		var n int
-		if _, err := fmt.Sscan(v, &n); err == nil {
-			def = n
-		}
-	}
 	return fs.Int(name, def, help+" ($"+envName(name)+")")
 }
 

@@ -84,11 +84,11 @@ type Pipeline struct {
 	hosts   map[string]*detect.Host
 	budget  *etw.ReorderBudget
 	// boots holds each host's boot records, in the order read.
-	boots  map[string][]etw.Event
+	boots   map[string][]etw.Event
 	events  int64
 	evicted int64
 	inputs  []Input
-	out    etw.Event
+	out     etw.Event
 }
 
 // New returns a pipeline that feeds det's engines and sends violations to

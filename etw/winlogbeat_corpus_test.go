@@ -1,0 +1,110 @@
+package etw
+
+import (
+	"archive/tar"
+	"bufio"
+	"compress/gzip"
+	"os"
+	"testing"
+)
+
+// TestWinlogbeatCorpus reads the real Winlogbeat 7.4 capture of
+// shared/corpus (a JSON-lines file in a tar.gz) in place through Open, and
+// checks it reads cleanly, holds the RDP session child seen by Sysmon and
+// by Security, and maps every record as the encoding/json reference does.
+func TestWinlogbeatCorpus(t *testing.T) {
+	path := corpusFile(t, "winlogbeat_dataset-sample-one.tar.gz")
+	var skips skipLog
+	r, closer, err := Open(path, &skips)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	in := r.(*Input)
+	if in.Format != FormatTar || !in.Gzip {
+		t.Fatalf("format %v gzip %v", in.Format, in.Gzip)
+	}
+	rows, all := smssEvents(t, r)
+	if len(skips.got) != 0 {
+		t.Errorf("skips %q", skips.got[:min(len(skips.got), 5)])
+	}
+	st := in.Stats()
+	want := ReadStats{Records: 8960, Events: int64(len(all)), Members: 1}
+	if st != want {
+		t.Errorf("stats %+v, want %+v", st, want)
+	}
+	child := map[smssRow]bool{
+		{SourceSysmon, KindStart, 2316, 396, "2019-10-27 05:50:41.121"}:      true,
+		{SourceSysmon, KindExit, 2316, 0, "2019-10-27 05:50:41.137"}:         true,
+		{SourceSecurity, KindStart, 0x90c, 0x18c, "2019-10-27 05:50:41.121"}: true,
+		{SourceSecurity, KindExit, 0x90c, 0, "2019-10-27 05:50:41.145"}:      true,
+	}
+	for _, row := range rows {
+		if !child[row] {
+			t.Errorf("unexpected smss event %+v", row)
+		}
+		delete(child, row)
+	}
+	for row := range child {
+		t.Errorf("missing smss event %+v", row)
+	}
+	hosts := map[string]int{}
+	for _, ev := range all {
+		hosts[ev.Host]++
+		if ev.Kind == KindRegistry && !IsSessionManagerKey(ev.Reg.Key) {
+			t.Errorf("registry outside Session Manager: %q", ev.Reg.Key)
+		}
+	}
+	// The collector (host.name WECServer) is never taken for the machine.
+	if len(hosts) != 2 || hosts["HFDC01.shire.com"] == 0 || hosts["IT001.shire.com"] == 0 {
+		t.Errorf("hosts %v", hosts)
+	}
+
+	// Every line, through the reference.
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	if _, err := tr.Next(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(tr)
+	sc.Buffer(nil, MaxLine)
+	var ref []Event
+	line := 0
+	for sc.Scan() {
+		line++
+		ev, emit, reason, ok := wlbReference(sc.Bytes())
+		if !ok || reason != "" {
+			t.Fatalf("line %d: reference ok %v reason %q", line, ok, reason)
+		}
+		if emit {
+			ref = append(ref, ev)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(ref) != len(all) {
+		t.Fatalf("reference %d events, reader %d", len(ref), len(all))
+	}
+	for i := range ref {
+		if ref[i] != all[i] {
+			t.Fatalf("event %d: reader %+v\nreference %+v", i, all[i], ref[i])
+		}
+	}
+	kinds := map[string]int{}
+	for _, ev := range all {
+		kinds[ev.Source.String()+"/"+ev.Kind.String()]++
+	}
+	t.Logf("%d events: %v", len(all), kinds)
+	if kinds["sysmon/start"] != 17 || kinds["security/start"] != 17 || kinds["sysmon/exit"] != 18 || kinds["security/exit"] != 19 {
+		t.Errorf("kinds %v", kinds)
+	}
+}
