@@ -67,7 +67,6 @@ type tarReader struct {
 	total ReadStats
 	// member is the number of the current member (1-based), in reports.
 	member int64
-	done   bool
 	err    error
 }
 

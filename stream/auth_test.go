@@ -258,7 +258,7 @@ func TestCredentialsNeverLogged(t *testing.T) {
 	srv.Shutdown()
 	eventually(t, 5*time.Second, "disconnect noticed", func() bool { return !p.Stats().Connected })
 	p.Violation(violation(1))
-	srv = tokenServer()
+	tokenServer() // the same port again: the publisher reconnects to it
 	eventually(t, 10*time.Second, "reconnected and published", func() bool { return p.Stats().Published == 2 })
 	closePublisher(t, p, 5*time.Second)
 	if !strings.Contains(logBuf.String(), "reconnected to NATS") {
