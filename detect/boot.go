@@ -253,15 +253,21 @@ func (e *Engine) confirmByRecord(t, bt int64) bool {
 // before t is then a second master: the boot it would have begun did not
 // end the current one.
 func (e *Engine) noteBootGoesOn(slot int32, t int64) {
-	if e.pendingN == 0 {
-		return
-	}
 	in := &e.inst[slot]
 	if in.pending || in.epoch != e.epoch || in.role == RoleUnknown {
 		return
 	}
 	if in.parentSlot >= 0 && e.inst[in.parentSlot].pending {
 		return // the candidate's own child
+	}
+	if e.master >= 0 && !e.live {
+		// Every source of the host may use it (evidence rule 7).
+		if m := &e.inst[e.master]; m.startKnown && !m.inferred {
+			e.shared.noteAlive(m.start, t)
+		}
+	}
+	if e.pendingN == 0 {
+		return
 	}
 	for i := range e.inst {
 		c := &e.inst[i]
@@ -307,10 +313,20 @@ func (e *Engine) confirmCandidate(slot int32) {
 // are checks not made.
 func (e *Engine) decideCandidateAtEnd() {
 	for i := range e.inst {
-		if in := &e.inst[i]; in.used && in.pending {
-			in.pending = false
-			e.stats.Unevaluated[RuleSecondMaster][GapUndecided]++
+		in := &e.inst[i]
+		if !in.used || !in.pending {
+			continue
 		}
+		// Another source of the host may have seen the current boot go
+		// on after the candidate started.
+		if m := e.master; m >= 0 && e.inst[m].startKnown && !e.inst[m].inferred {
+			if t := e.shared.aliveAfter(e.inst[m].start, in.start); t != 0 {
+				e.rejectCandidate(int32(i), t)
+				continue
+			}
+		}
+		in.pending = false
+		e.stats.Unevaluated[RuleSecondMaster][GapUndecided]++
 	}
 	e.pending, e.pendingN = -1, 0
 }

@@ -21,6 +21,45 @@ type Host struct {
 	engines []*Engine
 	// dropped counts boots not remembered (bounded).
 	dropped uint64
+	// alive records, per master (by its start), the latest time a source
+	// saw that master's boot going on (evidence rule 7), bounded.
+	alive []bootAlive
+}
+
+// bootAlive is the latest time the boot of the master that started at
+// master was seen going on.
+type bootAlive struct{ master, t int64 }
+
+// maxAlive bounds Host.alive.
+const maxAlive = 64
+
+// noteAlive records that the boot whose master started at master went on
+// at t.
+func (h *Host) noteAlive(master, t int64) {
+	for i := range h.alive {
+		if a := &h.alive[i]; absDiff(a.master, master) <= exitTolerance {
+			if t > a.t {
+				a.t = t
+			}
+			return
+		}
+	}
+	if len(h.alive) >= maxAlive {
+		copy(h.alive, h.alive[1:])
+		h.alive = h.alive[:maxAlive-1]
+	}
+	h.alive = append(h.alive, bootAlive{master, t})
+}
+
+// aliveAfter returns a time after after at which any source saw the boot
+// of the master that started at master going on, or 0.
+func (h *Host) aliveAfter(master, after int64) int64 {
+	for _, a := range h.alive {
+		if absDiff(a.master, master) <= exitTolerance && a.t > after {
+			return a.t
+		}
+	}
+	return 0
 }
 
 // NewHost returns the shared boot facts of the host named name, for

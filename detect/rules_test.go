@@ -123,6 +123,10 @@ func TestRules(t *testing.T) {
 		{rule: detect.RuleSessionChain, name: "winlogon.exe from an smss.exe of unknown role waits", noBoot: true,
 			evs: []etw.Event{proc(sysmon, 60, 5000, 300, sys32+"autochk.exe", smssImg, ""), proc(sysmon, 61, 5004, 300, sys32+"winlogon.exe", smssImg, "")},
 			gap: detect.GapRoleUnknown},
+		{rule: detect.RuleRegistry, name: "a BootExecute value set by reg.exe fires",
+			evs: []etw.Event{regSet(60, `BootExecute`, "autocheck autochk *\x00evil.exe", sys32+"reg.exe")}, fire: true},
+		{rule: detect.RuleRegistry, name: "the default BootExecute written by smss.exe passes",
+			evs: []etw.Event{regSet(60, `BootExecute`, "autocheck autochk *", smssImg)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.rule.ID()+"/"+tc.name, func(t *testing.T) {
@@ -157,4 +161,49 @@ func bootAt(sec float64) etw.Event {
 	ev := etw.Event{Time: at(sec), Kind: etw.KindBoot, Source: etw.SourceSysmon, Host: "HOST1", Known: etw.FieldBootTime}
 	ev.Boot.BootTime = at(sec)
 	return ev
+}
+
+// regSet is a Sysmon 13 write of a Session Manager value by image.
+func regSet(sec float64, value, data, image string) etw.Event {
+	ev := etw.Event{Time: at(sec), Kind: etw.KindRegistry, Source: etw.SourceSysmon, Host: "HOST1",
+		Known: etw.FieldImage}
+	ev.Reg.Op = etw.RegOpSetValue
+	ev.Reg.Key = `HKLM\SYSTEM\CurrentControlSet\Control\Session Manager`
+	ev.Reg.Value = value
+	ev.Reg.Data = data
+	ev.Reg.Image = image
+	return ev
+}
+
+// TestRuleSensorBlind is sensor.blind's table: every reason the live
+// sensor gives is one alert, the same reason again within its second is
+// the same alert (its dedupe key), and a disabled rule is counted.
+func TestRuleSensorBlind(t *testing.T) {
+	cases := []struct {
+		name    string
+		reasons []string
+		want    int
+	}{
+		{"one reason", []string{"session stopped from outside"}, 1},
+		{"two reasons", []string{"session stopped from outside", "12 events lost"}, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e, rec := newEngine(t, detect.DefaultConfig(), etw.SourceETW)
+			for _, r := range tc.reasons {
+				e.Blind(at(10), r)
+			}
+			e.Flush()
+			if got := rec.count(detect.RuleSensorBlind); got != tc.want {
+				t.Fatalf("%d sensor.blind, want %d", got, tc.want)
+			}
+			keys := map[uint64]bool{}
+			for _, v := range rec.got {
+				keys[v.DedupeKey] = true
+			}
+			if len(keys) != tc.want {
+				t.Fatalf("%d dedupe keys for %d reasons", len(keys), tc.want)
+			}
+		})
+	}
 }

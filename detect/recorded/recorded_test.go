@@ -86,3 +86,34 @@ func TestSplitFilesAreOnePass(t *testing.T) {
 		}
 	}
 }
+
+// TestSecondMasterProvenByAnotherSource (evidence rule 7): Security sees
+// the master and a second one (parent System) and nothing after; Sysmon,
+// on the same host, sees the master start an RDP session child after
+// the candidate started. The host went on: smss.second_master, from the
+// Security stream.
+func TestSecondMasterProvenByAnotherSource(t *testing.T) {
+	ev := func(src string, sec, pid, ppid int, parent string) string {
+		ts := time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC).Add(time.Duration(sec) * time.Second).Format(time.RFC3339Nano)
+		return fmt.Sprintf(`{"v":1,"time":%q,"kind":"start","source":%q,"host":"WS1","pid":%d,"ppid":%d,"image":"C:\\Windows\\System32\\smss.exe","parent_image":%q}`,
+			ts, src, pid, ppid, parent)
+	}
+	sec := write(t, "security.jsonl", []string{
+		ev("security", 0, 404, 4, "System"),
+		ev("security", 100, 6000, 4, "System"),
+	})
+	sys := write(t, "sysmon.jsonl", []string{
+		ev("sysmon", 0, 404, 4, "System"),
+		ev("sysmon", 200, 3444, 404, `C:\Windows\System32\smss.exe`),
+	})
+	d, _ := detect.New(detect.DefaultConfig())
+	var got []string
+	p := recorded.New(d, detect.SinkFunc(func(v *detect.Violation) { got = append(got, v.Source.String()+" "+v.Rule.ID()) }),
+		recorded.Options{ReorderWindow: time.Minute, ReorderMax: 1024})
+	if err := p.Run(context.Background(), []string{sec, sys}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "security smss.second_master" {
+		t.Fatalf("got %v, want the Security stream's second master", got)
+	}
+}
