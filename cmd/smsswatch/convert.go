@@ -47,15 +47,18 @@ func runConvert(_ context.Context, args []string, io stdio) int {
 	var skips recorded.Skips
 	tw := etw.NewTraceWriter(out)
 	var n int64
+	prog := startProgress(io.err, fs.Args())
 	for _, path := range fs.Args() {
-		c, err := convertFile(path, tw, &skips)
+		c, err := convertFile(path, tw, &skips, prog)
 		n += c
 		if err != nil {
+			prog.end()
 			tw.Flush()
 			fmt.Fprintf(io.err, "smsswatch convert: %s\n", sanitizeLine(err.Error()))
 			return exitError
 		}
 	}
+	prog.end()
 	if err := tw.Flush(); err != nil {
 		fmt.Fprintf(io.err, "smsswatch convert: %s\n", sanitizeLine(err.Error()))
 		return exitError
@@ -71,7 +74,7 @@ func runConvert(_ context.Context, args []string, io stdio) int {
 	return exitOK
 }
 
-func convertFile(path string, tw *etw.TraceWriter, skips *recorded.Skips) (int64, error) {
+func convertFile(path string, tw *etw.TraceWriter, skips *recorded.Skips, prog *progress) (int64, error) {
 	rd, closer, err := etw.Open(path, skips)
 	if err != nil {
 		return 0, err
@@ -91,5 +94,6 @@ func convertFile(path string, tw *etw.TraceWriter, skips *recorded.Skips) (int64
 			return n, err
 		}
 		n++
+		prog.add()
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/smsswatch/smsswatch/detect"
 	"github.com/smsswatch/smsswatch/detect/recorded"
+	"github.com/smsswatch/smsswatch/etw"
 	"github.com/smsswatch/smsswatch/stream"
 )
 
@@ -93,8 +94,11 @@ func runHunt(ctx context.Context, args []string, io stdio) int {
 		return exitError
 	}
 	out := newAlertWriter(io.out)
-	rec := recorded.New(det, out, recorded.Options{ReorderWindow: *window, ReorderMax: *maxBuf})
-	if err := rec.Run(ctx, fs.Args()); err != nil {
+	prog := startProgress(io.err, fs.Args())
+	rec := recorded.New(det, out, recorded.Options{ReorderWindow: *window, ReorderMax: *maxBuf, Before: func(*etw.Event) { prog.add() }})
+	err = rec.Run(ctx, fs.Args())
+	prog.end()
+	if err != nil {
 		out.flush()
 		fmt.Fprintf(io.err, "smsswatch hunt: %s\n", sanitizeLine(err.Error()))
 		return exitError
