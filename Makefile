@@ -5,10 +5,10 @@ PKGS      := ./...
 DEMO      ?= cmd/smsswatch/testdata/demo.jsonl
 BENCHTIME ?= 1s
 COUNT     ?= 6
-FUZZTIME  ?= 20s
+FUZZTIME  ?= 60s
 WINDOWS_ENV := GOOS=windows GOARCH=amd64 CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc
 
-.PHONY: help run build test vet bench bench-smoke allocs windows windows-vet fuzz conformance clean
+.PHONY: help run build test vet lint bench bench-smoke allocs windows windows-vet fuzz conformance clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,6 +28,13 @@ vet: ## go vet for linux and windows
 	$(GO) vet $(PKGS)
 	$(WINDOWS_ENV) $(GO) vet $(PKGS)
 
+lint: ## go mod tidy -diff, then staticcheck (v0.8.2) for linux and windows with and without cgo
+	$(GO) mod tidy -diff
+	command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	staticcheck $(PKGS)
+	$(WINDOWS_ENV) staticcheck $(PKGS)
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 staticcheck $(PKGS)
+
 bench: ## every benchmark, -count $(COUNT), benchstat-compatible output in bench.txt
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$(BENCHTIME) -count=$(COUNT) $(PKGS) | tee bench.txt
 
@@ -43,7 +50,7 @@ windows: ## cross-compile bin/smsswatch.exe (needs x86_64-w64-mingw32-gcc)
 windows-vet: ## go vet with GOOS=windows
 	$(WINDOWS_ENV) $(GO) vet $(PKGS)
 
-fuzz: ## run each fuzz target for $(FUZZTIME)
+fuzz: ## run each fuzz target for $(FUZZTIME) (long enough to have found the NXLog EventID cases; finds go to testdata/fuzz as seeds)
 	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
