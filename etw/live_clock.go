@@ -58,9 +58,6 @@ func newRealLiveClock() *liveClock {
 // Now returns the clock's time (Unix ns).
 func (k *liveClock) Now() int64 { return k.mono() + k.offset.Load() }
 
-// at returns the clock's time at monotonic reading m.
-func (k *liveClock) at(m int64) int64 { return m + k.offset.Load() }
-
 // observe takes an event dated t that was taken from the queue at
 // monotonic reading m. It returns by how much the clock moved when that
 // was a step (more than clockStepMin, or any move after rebase that

@@ -113,7 +113,7 @@ func TestLiveClockStepBackReleasesHeld(t *testing.T) {
 	c.push(&ahead)
 	waitFor(t, "clock follows the event", func() bool { return c.now() >= now+3600*sec })
 	c.clock.rebase()
-	back := startEv(901, 4, now, `C:\y.exe`)
+	back := startEv(901, 4, now-2*sec, `C:\y.exe`)
 	c.push(&back)
 	waitFor(t, "both released", func() bool { return c.stats().Handled >= 2 })
 	if c.stats().ClockSteps != 2 {

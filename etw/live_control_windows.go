@@ -1,3 +1,5 @@
+//go:build windows && cgo
+
 package etw
 
 import (
@@ -176,3 +178,14 @@ func (t *traceControl) setFlushTimerMS(ms uint32) error {
 	}
 	return nil
 }
+
+// ControlTrace control codes.
+const (
+	controlTraceQuery  = 0
+	controlTraceUpdate = 2
+	controlTraceFlush  = 3
+)
+
+// maxFlushFailures is how many explicit flushes in a row may fail before
+// the sensor says it is blind (its delivery bound no longer holds).
+const maxFlushFailures = 5

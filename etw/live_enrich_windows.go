@@ -165,3 +165,13 @@ func enableDebugPrivilege() error {
 }
 
 var procAdjustTokenPrivileges = modadvapi32.NewProc("AdjustTokenPrivileges")
+
+// processUser returns the SID and DOMAIN\name of the process's token user
+// (the enricher's, for smss-related processes only).
+func processUser(h windows.Handle) (sid, name string) {
+	sid = processSID(h)
+	if sid != "" {
+		name = accountName(sid)
+	}
+	return sid, name
+}

@@ -90,10 +90,6 @@ func (g *consumerGate) waitIdle(ctx context.Context, every time.Duration, onWait
 	}
 }
 
-// maxFlushFailures is how many explicit flushes in a row may fail before
-// the sensor says it is blind (its delivery bound no longer holds).
-const maxFlushFailures = 5
-
 // failStreak counts consecutive failures; it says when a streak reaches its
 // limit (once per streak) and when a failing streak ended.
 type failStreak struct {

@@ -43,13 +43,6 @@ const (
 	eventTraceRealTime  = 0x00000100
 )
 
-// ControlTrace control codes.
-const (
-	controlTraceQuery  = 0
-	controlTraceUpdate = 2
-	controlTraceFlush  = 3
-)
-
 // traceStats is what a ControlTrace QUERY says about a session.
 type traceStats struct {
 	// handle is Wnode.HistoricalContext: the session's TRACEHANDLE (its

@@ -28,5 +28,6 @@ func NewLive(cfg LiveConfig) (*Live, error) {
 
 // Run is never reached: NewLive fails where there is no live sensor.
 func (l *Live) Run(ctx context.Context, h Handler) error {
+	_ = l.plat
 	return fmt.Errorf("live ETW sensor: %w", ErrUnsupported)
 }

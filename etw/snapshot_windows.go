@@ -34,8 +34,11 @@ func TakeSnapshot() (*Snapshot, error) {
 		}
 	}
 	if s.BootTime == 0 {
-		if ms, err := callProc(procGetTickCount64); err == nil && ms != 0 {
-			s.BootTime = s.Time - int64(ms)*int64(time.Millisecond)
+		if procGetTickCount64.Find() == nil {
+			ms, _, _ := procGetTickCount64.Call()
+			if ms != 0 {
+				s.BootTime = s.Time - int64(ms)*int64(time.Millisecond)
+			}
 		}
 	}
 	root, err := windows.GetSystemWindowsDirectory()
@@ -145,16 +148,6 @@ func processImage(h windows.Handle) string {
 		return ""
 	}
 	return windows.UTF16ToString(buf[:n])
-}
-
-// processUser returns the SID and DOMAIN\name of the process's token user
-// (the enricher's, for smss-related processes only).
-func processUser(h windows.Handle) (sid, name string) {
-	sid = processSID(h)
-	if sid != "" {
-		name = accountName(sid)
-	}
-	return sid, name
 }
 
 // processSID returns the SID of the process's token user, without an

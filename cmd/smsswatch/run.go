@@ -115,6 +115,12 @@ func runRun(ctx context.Context, args []string, io stdio) int {
 	}
 	if isWindowsService() {
 		return runAsService(*o.serviceName, func(ctx context.Context, stopReason func() string) int {
+			// The service trusts its files: refuse to start when anyone
+			// but SYSTEM and Administrators can change (or read) them.
+			if err := serviceStartChecks(func(name string) string { return fs.Lookup(name).Value.String() }); err != nil {
+				fmt.Fprintf(io.err, "smsswatch run: refusing to start the service: %v\n", err)
+				return exitError
+			}
 			return runLive(ctx, o, io, true, stopReason)
 		})
 	}
@@ -130,6 +136,17 @@ func runLive(ctx context.Context, o *runOptions, io stdio, service bool, stopRea
 	}
 	defer closeLog()
 	log := newLogger(logw, *o.logLevel)
+	// One sensor per machine: `run` in a console and the service would
+	// fight over the session name (each stopping the other's "leftover").
+	release, err := acquireSensorMutex()
+	if err != nil {
+		log.Error().Err(err).Msg("cannot start the live sensor")
+		if logw != io.err {
+			fmt.Fprintf(io.err, "smsswatch run: %v\n", err)
+		}
+		return exitError
+	}
+	defer release()
 	live, err := etw.NewLive(o.liveConfig(&log))
 	if err != nil {
 		log.Error().Err(err).Msg("cannot start the live sensor")
@@ -138,7 +155,9 @@ func runLive(ctx context.Context, o *runOptions, io stdio, service bool, stopRea
 		}
 		return exitError
 	}
-	return runPipeline(ctx, o, live, io.out, &log, stopReason)
+	ev := openEvidenceLog(*o.serviceName)
+	defer ev.Close()
+	return runPipelineEvidence(ctx, o, live, io.out, &log, stopReason, ev)
 }
 
 // openLog returns where the log goes: the file named, the service's
@@ -167,6 +186,12 @@ func openLog(name string, service bool, stderr io.Writer) (io.Writer, func(), er
 // runPipeline wires src -> engine (one, for src's host, source etw) ->
 // sinks (stdout alert lines, NATS) and runs until ctx ends.
 func runPipeline(ctx context.Context, o *runOptions, src liveSource, stdout io.Writer, log *zerolog.Logger, stopReason func() string) int {
+	return runPipelineEvidence(ctx, o, src, stdout, log, stopReason, nopEvidence{})
+}
+
+// runPipelineEvidence is runPipeline that also writes start, stop and
+// every sensor.blind to ev (the Windows Event Log).
+func runPipelineEvidence(ctx context.Context, o *runOptions, src liveSource, stdout io.Writer, log *zerolog.Logger, stopReason func() string, ev evidenceLog) int {
 	if *o.detect.systemRoot == "" {
 		*o.detect.systemRoot = src.SystemRoot()
 	}
@@ -204,14 +229,16 @@ func runPipeline(ctx context.Context, o *runOptions, src liveSource, stdout io.W
 	log.Info().Str("host", src.Host()).Str("system_root", *o.detect.systemRoot).Int("devices", len(src.Devices())).
 		Bool("nats", pub != nil).Msg("live sensor starting")
 
+	_ = ev.Info(evidenceStart, "smsswatch live sensor started on "+sanitizeLine(src.Host()))
 	code := exitOK
-	if err := src.Run(ctx, eng); err != nil {
+	if err := src.Run(ctx, &evidenceHandler{next: eng, log: ev}); err != nil {
 		log.Error().Err(err).Msg("live sensor")
 		code = exitError
 	}
 	// The sensor's goroutine is done: the engine is ours now.
 	if stopReason != nil {
 		if r := stopReason(); r != "" {
+			_ = ev.Warning(evidenceBlind, "sensor.blind: "+sanitizeLine(r))
 			eng.Blind(time.Now().UnixNano(), r)
 		}
 	}
@@ -224,6 +251,7 @@ func runPipeline(ctx context.Context, o *runOptions, src liveSource, stdout io.W
 		cancel()
 	}
 	st := src.Stats()
+	_ = ev.Info(evidenceStop, fmt.Sprintf("smsswatch live sensor stopped (exit %d; %d events, %d sensor.blind)", code, st.Handled, st.Blind))
 	log.Info().Uint64("events", st.Events).Uint64("handled", st.Handled).Uint64("dropped", st.Dropped).
 		Uint64("lost_events", st.LostEvents).Uint64("restarts", st.Restarts).Uint64("blind", st.Blind).
 		Uint64("violations", violations.Load()).Msg("live sensor stopped")

@@ -12,3 +12,7 @@ func isWindowsService() bool { return false }
 func runAsService(_ string, fn func(ctx context.Context, stopReason func() string) int) int {
 	return fn(context.Background(), func() string { return "" })
 }
+
+// acquireSensorMutex guards the Windows live sensor; elsewhere there is
+// none to guard.
+func acquireSensorMutex() (release func(), err error) { return func() {}, nil }

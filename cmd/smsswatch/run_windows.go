@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
+	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
 )
 
@@ -45,7 +48,9 @@ func (h *serviceHandler) Execute(_ []string, req <-chan svc.ChangeRequest, statu
 		select {
 		case code := <-done:
 			// The pipeline ended by itself: an error (the service
-			// manager's recovery actions restart it).
+			// manager's recovery actions restart it). The exit code
+			// goes to the service manager as the service-specific code.
+			h.code = code
 			status <- svc.Status{State: svc.StopPending}
 			return code != exitOK, uint32(code)
 		case c := <-req:
@@ -62,9 +67,11 @@ func (h *serviceHandler) Execute(_ []string, req <-chan svc.ChangeRequest, statu
 				cancel()
 				select {
 				case code := <-done:
-					return false, uint32(code)
+					h.code = code
+					return code != exitOK, uint32(code)
 				case <-time.After(25 * time.Second):
-					return false, 0
+					h.code = exitError
+					return true, exitError
 				}
 			}
 		}
@@ -78,5 +85,35 @@ func runAsService(name string, fn func(ctx context.Context, stopReason func() st
 	if err := svc.Run(name, h); err != nil {
 		return exitError
 	}
-	return exitOK
+	// The pipeline's exit code (also given to the service manager as the
+	// service-specific exit code).
+	return h.code
+}
+
+// sensorMutex is the machine-wide mutex held by the live sensor (`run` in
+// a console or as the service).
+const sensorMutex = `Global\smsswatch-sensor`
+
+// errSensorRunning is returned when another live sensor holds the mutex.
+var errSensorRunning = errors.New("another smsswatch live sensor (run or the service) is running on this machine")
+
+// acquireSensorMutex takes the named mutex Global\smsswatch-sensor, so that
+// `run` and the service never fight over the ETW session; release frees
+// it.
+func acquireSensorMutex() (release func(), err error) {
+	name, err := windows.UTF16PtrFromString(sensorMutex)
+	if err != nil {
+		return nil, err
+	}
+	h, err := windows.CreateMutex(nil, false, name)
+	if errors.Is(err, windows.ERROR_ALREADY_EXISTS) {
+		if h != 0 {
+			windows.CloseHandle(h)
+		}
+		return nil, fmt.Errorf("%w (mutex %s exists)", errSensorRunning, sensorMutex)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create mutex %s: %w", sensorMutex, err)
+	}
+	return func() { windows.CloseHandle(h) }, nil
 }

@@ -13,3 +13,7 @@ import (
 func controlService(req serviceRequest) (string, error) {
 	return "", fmt.Errorf("Windows service: %w", etw.ErrUnsupported)
 }
+
+// serviceStartChecks checks the Windows service's files; there is no
+// service elsewhere.
+func serviceStartChecks(func(name string) string) error { return nil }

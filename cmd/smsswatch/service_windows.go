@@ -82,6 +82,15 @@ func installService(m *mgr.Mgr, req serviceRequest) (string, error) {
 		s.Close()
 		return "", fmt.Errorf("service %q already exists (uninstall it first)", req.name)
 	}
+	// The service runs as LocalSystem: a binary (or a folder above it)
+	// that a user can change would be an escalation path.
+	if err := checkInstallPath(exe); err != nil {
+		return "", fmt.Errorf("refusing to install: %w", err)
+	}
+	dir, err := ensureDataDir()
+	if err != nil {
+		return "", fmt.Errorf("refusing to install: %w", err)
+	}
 	args := append([]string{"run"}, req.runArgs...)
 	s, err := m.CreateService(req.name, exe, mgr.Config{
 		DisplayName:  "smsswatch (Session Manager watch)",
@@ -94,6 +103,14 @@ func installService(m *mgr.Mgr, req serviceRequest) (string, error) {
 		return "", fmt.Errorf("create service %q: %w", req.name, err)
 	}
 	defer s.Close()
+	installed := false
+	defer func() {
+		if !installed {
+			// Half installed: remove it rather than leave a service
+			// without recovery actions.
+			_ = s.Delete()
+		}
+	}()
 	// Restart after a crash (or a kill): 5 s, 5 s, then every 30 s; the
 	// failure count resets after a day.
 	actions := []mgr.RecoveryAction{
@@ -108,7 +125,11 @@ func installService(m *mgr.Mgr, req serviceRequest) (string, error) {
 	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
 		return "", fmt.Errorf("set recovery on non-crash failures: %w", err)
 	}
-	return fmt.Sprintf("service %q installed: %q %q (LocalSystem, automatic start)", req.name, exe, args), nil
+	if err := installEvidenceSource(req.name); err != nil {
+		return "", fmt.Errorf("register event log source %q: %w", req.name, err)
+	}
+	installed = true
+	return fmt.Sprintf("service %q installed: %q %q (LocalSystem, automatic start; data folder %s)", req.name, exe, args, dir), nil
 }
 
 // stopService stops s if it runs and waits for it; it reports whether it
@@ -143,4 +164,15 @@ func waitState(s *mgr.Service, want svc.State, timeout time.Duration) error {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// serviceStartChecks makes sure the data folder exists with its protected
+// DACL and that no file the service trusts (flag gives the run flags'
+// values) can be changed or, for secrets, read by anyone but SYSTEM,
+// Administrators and TrustedInstaller.
+func serviceStartChecks(flag func(name string) string) error {
+	if _, err := ensureDataDir(); err != nil {
+		return err
+	}
+	return checkServiceFiles(serviceFiles(flag))
 }
