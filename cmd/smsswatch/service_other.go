@@ -11,7 +11,7 @@ import (
 // controlService is Windows-only: elsewhere it fails with
 // etw.ErrUnsupported.
 func controlService(req serviceRequest) (string, error) {
-	return "", fmt.Errorf("Windows service: %w", etw.ErrUnsupported)
+	return "", fmt.Errorf("service control needs Windows: %w", etw.ErrUnsupported)
 }
 
 // serviceStartChecks checks the Windows service's files; there is no

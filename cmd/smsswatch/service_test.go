@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"reflect"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/smsswatch/smsswatch/etw"
 )
 
 func TestParseServiceArgs(t *testing.T) {
@@ -42,7 +45,10 @@ func TestServiceUnsupported(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	code := dispatch(context.Background(), []string{"service", "start"}, stdio{out: &out, err: &errb})
-	if code != exitError || !strings.Contains(errb.String(), "Windows service: not supported on "+runtime.GOOS) {
+	if code != exitError || !strings.Contains(errb.String(), "service control needs Windows") {
 		t.Errorf("exit %d, %q", code, errb.String())
+	}
+	if _, err := controlService(serviceRequest{}); !errors.Is(err, etw.ErrUnsupported) {
+		t.Errorf("controlService: %v, want etw.ErrUnsupported", err)
 	}
 }
