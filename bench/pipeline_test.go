@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,7 +54,8 @@ const (
 //     with bursts paced at 400,000 events/s;
 //
 //   - raw-p50/p99/p99.9-µs: a raw nats.go publish -> subscribe of the same
-//     bytes under the same paced engine load, and ratio-p99 = e2e/raw;
+//     bytes, probed between the bursts of that same paced run (interleaved,
+//     not a separate phase), and ratio-p99 = e2e/raw;
 //
 //   - peak-RSS-MiB of the whole process (server, engine, publisher).
 //
@@ -67,14 +69,14 @@ func BenchmarkLoadPipeline(b *testing.B) {
 		b.Fatal(err)
 	}
 	// drive runs n events through a new engine feeding sink; paced, it
-	// sleeps between bursts. It stops early when stop is set.
-	drive := func(n int, sink detect.Sink, paced bool, stop *atomic.Bool) {
+	// sleeps between bursts.
+	drive := func(n int, sink detect.Sink, paced bool) {
 		e := d.Engine("LOAD01", etw.SourceETW, sink)
 		g := NewLoadGen("LOAD01", base)
 		g.AttackEvery = 1
 		var ev etw.Event
 		start := time.Now()
-		for i := 0; i < n && (stop == nil || !stop.Load()); i++ {
+		for i := range n {
 			if paced && i > 0 && i%burstEvents == 0 {
 				time.Sleep(time.Until(start.Add(time.Duration(i/burstEvents) * burstEvery)))
 			}
@@ -112,7 +114,7 @@ func BenchmarkLoadPipeline(b *testing.B) {
 	}()
 	b.ReportAllocs()
 	b.ResetTimer()
-	drive(b.N, counting, false, nil)
+	drive(b.N, counting, false)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	waitFor(func() bool { return got.Load() == emitted.Load() }, 5*time.Second)
@@ -122,40 +124,22 @@ func BenchmarkLoadPipeline(b *testing.B) {
 		b.Fatalf("the subscriber received %d of %d violations (publisher: %+v)", got.Load(), emitted.Load(), st)
 	}
 
-	// Raw baseline under the paced engine load.
+	// Latency, raw and end to end interleaved in one phase: the engine runs
+	// the paced load into the publisher (e2e samples) while a raw nats.go
+	// connection publishes a probe of the same bytes between bursts (raw
+	// samples); one receiver tells them apart by header. Both series see
+	// the same machine at the same moments, so drift cannot read as a result.
 	pc, err := nats.Connect(srv.URL())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer pc.Close()
 	payload := stream.AppendAlert(nil, benchViolation())
-	var stop atomic.Bool
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for !stop.Load() {
-			drive(pacedBursts*burstEvents, &discard{}, true, &stop)
-		}
-	}()
-	raw := make([]time.Duration, 0, 2*pacedBursts)
-	for range 2 * pacedBursts {
-		time.Sleep(burstEvery / 2)
-		t0 := time.Now()
-		if err := pc.Publish("smsswatch.violations.load01.smss.image_path", payload); err != nil {
-			b.Fatal(err)
-		}
-		select {
-		case <-recv:
-			raw = append(raw, time.Since(t0))
-		case <-time.After(5 * time.Second):
-			b.Fatal("raw message lost")
-		}
-	}
-	stop.Store(true)
-	<-done
-
-	// End to end under the same paced load.
 	sink := &stampSink{next: pub, sent: make(map[uint64]time.Time, 2*pacedBursts)}
+	var probeMu sync.Mutex
+	probeSent := make(map[string]time.Time, 2*pacedBursts)
+	var probes atomic.Int64
+	raw := make([]time.Duration, 0, 2*pacedBursts)
 	e2e := make([]time.Duration, 0, 2*pacedBursts)
 	received := make(chan struct{})
 	stopRecv := make(chan struct{})
@@ -167,8 +151,17 @@ func BenchmarkLoadPipeline(b *testing.B) {
 			case <-stopRecv:
 				return
 			case m := <-recv:
-				nRecv.Add(1)
 				at := time.Now()
+				nRecv.Add(1)
+				if id := m.Header.Get(probeHeader); id != "" {
+					probeMu.Lock()
+					t0, ok := probeSent[id]
+					probeMu.Unlock()
+					if ok {
+						raw = append(raw, at.Sub(t0))
+					}
+					continue
+				}
 				var key uint64
 				for _, c := range []byte(m.Header.Get(stream.HeaderMsgID)) {
 					key = key<<4 | uint64(hexVal(c))
@@ -182,12 +175,34 @@ func BenchmarkLoadPipeline(b *testing.B) {
 			}
 		}
 	}()
-	drive(pacedBursts*burstEvents, sink, true, nil)
-	waitFor(func() bool { return nRecv.Load() == sink.count.Load() }, 5*time.Second)
+	var stopProbes atomic.Bool
+	probed := make(chan struct{})
+	go func() {
+		defer close(probed)
+		for i := 0; i < 2*pacedBursts && !stopProbes.Load(); i++ {
+			time.Sleep(burstEvery / 2)
+			id := strconv.Itoa(i)
+			msg := &nats.Msg{Subject: "smsswatch.violations.load01.smss.image_path", Data: payload, Header: nats.Header{probeHeader: []string{id}}}
+			probeMu.Lock()
+			probeSent[id] = time.Now()
+			probeMu.Unlock()
+			if err := pc.PublishMsg(msg); err != nil {
+				return
+			}
+			probes.Add(1)
+		}
+	}()
+	drive(pacedBursts*burstEvents, sink, true)
+	stopProbes.Store(true)
+	<-probed
+	waitFor(func() bool { return nRecv.Load() == sink.count.Load()+probes.Load() }, 5*time.Second)
 	close(stopRecv)
 	<-received
 	if int64(len(e2e)) != sink.count.Load() || len(e2e) == 0 {
 		b.Fatalf("the subscriber received %d of %d violations", len(e2e), sink.count.Load())
+	}
+	if int64(len(raw)) != probes.Load() || len(raw) == 0 {
+		b.Fatalf("the subscriber received %d of %d raw probes", len(raw), probes.Load())
 	}
 	r50, r99, r999 := percentiles(raw)
 	e50, e99, e999 := percentiles(e2e)
@@ -200,6 +215,9 @@ func BenchmarkLoadPipeline(b *testing.B) {
 	b.ReportMetric(e99/r99, "ratio-p99")
 	b.ReportMetric(float64(peakRSS(b))/(1<<20), "peak-RSS-MiB")
 }
+
+// probeHeader marks the raw baseline's probes among the alerts.
+const probeHeader = "Smsswatch-Bench-Probe"
 
 // waitFor polls cond until it holds or timeout passes.
 func waitFor(cond func() bool, timeout time.Duration) {
