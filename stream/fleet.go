@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
@@ -130,12 +132,19 @@ type Fleet struct {
 	// do not carry theirs (default DefaultHeartbeat).
 	Period time.Duration
 	// MaxHosts bounds the table (default DefaultFleetMaxHosts); heartbeats
-	// of further hosts are counted in Overflow and otherwise ignored.
+	// of further hosts are counted in Overflow and otherwise ignored. No
+	// host is ever evicted: a flood of forged host names must not push a
+	// real sensor out of the table and so hide its silence. Expected hosts
+	// are added first and always keep their place.
 	MaxHosts int
 
 	hosts map[string]*FleetHost
-	// Unreadable counts messages that were not heartbeats; Overflow the
-	// heartbeats of hosts over MaxHosts; Mismatched the heartbeats whose
+	// shortest is the shortest period of any host yet (0: none), which
+	// sets how often WatchFleet checks.
+	shortest time.Duration
+	// Unreadable counts messages that were not heartbeats or came on a
+	// subject token no sensor sends on (not a SanitizeHost token); Overflow
+	// the heartbeats of hosts over MaxHosts; Mismatched the heartbeats whose
 	// host name does not match their subject token (shown by token).
 	Unreadable, Overflow, Mismatched uint64
 }
@@ -184,6 +193,10 @@ func (f *Fleet) Observe(subject string, data []byte, now time.Time) (FleetChange
 		return FleetChange{}, false
 	}
 	token := subject[i+1:]
+	if !hostToken(token) {
+		f.Unreadable++
+		return FleetChange{}, false
+	}
 	h, ok := f.hosts[token]
 	if !ok {
 		if f.full() {
@@ -209,7 +222,12 @@ func (f *Fleet) Observe(subject string, data []byte, now time.Time) (FleetChange
 	h.Heard++
 	h.Period = f.period()
 	if ms := hb.Smsswatch.HeartbeatMS; ms > 0 {
-		h.Period = min(max(time.Duration(ms)*time.Millisecond, minFleetPeriod), maxFleetPeriod)
+		// Bounded before the multiplication, which could overflow.
+		ms = min(ms, int64(maxFleetPeriod/time.Millisecond))
+		h.Period = max(time.Duration(ms)*time.Millisecond, minFleetPeriod)
+	}
+	if f.shortest == 0 || h.Period < f.shortest {
+		f.shortest = h.Period
 	}
 	if h.Silent {
 		h.Silent = false
@@ -223,7 +241,7 @@ func (f *Fleet) Observe(subject string, data []byte, now time.Time) (FleetChange
 // in host order.
 func (f *Fleet) Check(now time.Time) []FleetChange {
 	var out []FleetChange
-	for _, h := range f.sorted() {
+	for _, h := range f.hosts {
 		if h.Silent {
 			continue
 		}
@@ -232,7 +250,27 @@ func (f *Fleet) Check(now time.Time) []FleetChange {
 			out = append(out, FleetChange{Kind: "sensor.silent", Host: *h, At: now, Quiet: q})
 		}
 	}
+	// Only the changes are sorted: Check runs several times a period.
+	sort.Slice(out, func(i, j int) bool { return out[i].Host.Token < out[j].Host.Token })
 	return out
+}
+
+// hostToken reports whether token is one SanitizeHost can return: 1 to
+// maxHostToken bytes of a-z, 0-9, '-', '_' and the '~' of a cut name.
+// Other tokens (a subject token may hold any byte but space) come from no
+// sensor.
+func hostToken(token string) bool {
+	if token == "" || len(token) > maxHostToken {
+		return false
+	}
+	for i := 0; i < len(token); i++ {
+		switch c := token[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_', c == '~':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (f *Fleet) quiet(h *FleetHost, now time.Time) time.Duration {
@@ -273,10 +311,11 @@ func (f *Fleet) SilentCount() int {
 }
 
 // WriteTable writes the table of hosts at now: one header line and one
-// line a host. Every string from a heartbeat is escaped for a terminal.
+// line a host, every cell one word (awk-friendly). Every string from a
+// heartbeat is escaped for a terminal and cannot hold a space.
 func (f *Fleet) WriteTable(w io.Writer, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tVERSION\tUPTIME\tEVENTS\tVIOLATIONS\tDROPS\tLOST\tQUEUE\tSPOOL\tALERTS-DROPPED\tLAST-SEEN\tSTATUS")
+	fmt.Fprintln(tw, "HOST\tVERSION\tUPTIME\tEVENTS\tVIOLATIONS\tDROPS\tLOST\tQUEUE\tSPOOL\tALERTS-DROPPED\tSEEN-AGO\tSTATUS")
 	for _, h := range f.sorted() {
 		c := h.Last.Smsswatch
 		status := "ok"
@@ -285,7 +324,7 @@ func (f *Fleet) WriteTable(w io.Writer, now time.Time) error {
 		}
 		seen := "never"
 		if !h.Seen.IsZero() {
-			seen = fleetDuration(now.Sub(h.Seen)) + " ago"
+			seen = fleetDuration(now.Sub(h.Seen))
 		}
 		version, uptime := "-", "-"
 		if h.Heard > 0 {
@@ -340,19 +379,35 @@ func fleetTrim(s string, n int) string {
 	return s
 }
 
-// fleetCell is s escaped for one table cell: no control, no bidi
-// override, no space (columns cannot be faked).
+// fleetCell is s, cut to limit bytes (then ending in '~'), escaped for one
+// table cell: no control, no bidi override or other invisible format
+// character, no space of any kind (columns cannot be faked). Invalid UTF-8
+// is written \xNN, an ASCII space \x20, the other runes \uXXXX (\UXXXXXXXX above U+FFFF).
 func fleetCell(s string, limit int) string {
 	if s == "" {
 		return "-"
 	}
 	cut := len(s) > limit
-	b := appendSanitized(nil, fleetTrim(s, limit), 8*limit)
+	s = fleetTrim(s, limit)
+	b := make([]byte, 0, len(s)+8)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, '\\', 'x', hexDigits[s[i]>>4], hexDigits[s[i]&0xf])
+		case r == ' ':
+			b = append(b, `\x20`...)
+		case r > 0xffff && unicode.In(r, unicode.Cf):
+			b = fmt.Appendf(b, `\U%08x`, r)
+		case dangerous(r) || unicode.IsSpace(r) || unicode.In(r, unicode.Zs, unicode.Cf):
+			b = fmt.Appendf(b, `\u%04x`, r)
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
 	if cut {
 		b = append(b, '~')
-	}
-	if bytes.IndexByte(b, ' ') >= 0 || bytes.IndexByte(b, '\t') >= 0 {
-		b = bytes.ReplaceAll(b, []byte{' '}, []byte(`\x20`))
 	}
 	return string(b)
 }
@@ -374,6 +429,13 @@ func fleetDuration(d time.Duration) string {
 		return fmt.Sprintf("%dh%02dm", d/time.Hour, d%time.Hour/time.Minute)
 	}
 	return fmt.Sprintf("%dd%02dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
+}
+
+// fleetCheckEvery is how often WatchFleet checks for silence when the
+// shortest heartbeat period is p: four times a period (10 ms to 1 s), so
+// that a silence is told within a quarter period after the third is over.
+func fleetCheckEvery(p time.Duration) time.Duration {
+	return min(max(p/4, 10*time.Millisecond), time.Second)
 }
 
 // FleetConfig configures WatchFleet.
@@ -416,7 +478,8 @@ const maxFleetRecent = 20
 // WatchFleet subscribes to PREFIX.heartbeat.* and writes the fleet's table
 // to w every Refresh, and a line for each sensor that falls silent (more
 // than FleetSilentAfter heartbeat periods without one) or comes back,
-// until ctx is done (then it returns nil) or, with Once, after Once.
+// until ctx is done (then it returns nil, or ctx's error with Once) or,
+// with Once, after Once.
 func WatchFleet(ctx context.Context, cfg FleetConfig, w io.Writer) error {
 	if cfg.SubjectPrefix == "" {
 		cfg.SubjectPrefix = DefaultSubjectPrefix
@@ -460,9 +523,8 @@ func WatchFleet(ctx context.Context, cfg FleetConfig, w io.Writer) error {
 	if cfg.Ready != nil {
 		cfg.Ready()
 	}
-	// Silence is checked more often than the table is drawn, so a change
-	// is told within a fraction of a period.
-	check := time.NewTicker(min(max(cfg.Period/4, 10*time.Millisecond), time.Second))
+	every := fleetCheckEvery(cfg.Period)
+	check := time.NewTicker(every)
 	defer check.Stop()
 	refresh := time.NewTicker(cfg.Refresh)
 	defer refresh.Stop()
@@ -510,15 +572,27 @@ func WatchFleet(ctx context.Context, cfg FleetConfig, w io.Writer) error {
 		}
 		return nil
 	}
+	observe := func(m *nats.Msg) error {
+		c, ok := fleet.Observe(m.Subject, m.Data, now())
+		if e := fleetCheckEvery(fleet.shortest); fleet.shortest > 0 && e < every {
+			every = e
+			check.Reset(every)
+		}
+		if ok {
+			return write(tell(c))
+		}
+		return nil
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			if cfg.Once > 0 {
+				return ctx.Err() // stopped before judging
+			}
 			return nil
 		case m := <-ch:
-			if c, ok := fleet.Observe(m.Subject, m.Data, now()); ok {
-				if err := write(tell(c)); err != nil {
-					return err
-				}
+			if err := observe(m); err != nil {
+				return err
 			}
 		case <-check.C:
 			for _, c := range fleet.Check(now()) {
@@ -537,10 +611,8 @@ func WatchFleet(ctx context.Context, cfg FleetConfig, w io.Writer) error {
 			for drained := false; !drained; {
 				select {
 				case m := <-ch:
-					if c, ok := fleet.Observe(m.Subject, m.Data, now()); ok {
-						if err := write(tell(c)); err != nil {
-							return err
-						}
+					if err := observe(m); err != nil {
+						return err
 					}
 				default:
 					drained = true
