@@ -50,6 +50,18 @@ type Config struct {
 	// for Report (hunt's summary and tree). 0, the default for the live
 	// sensor, keeps none and costs nothing per instance.
 	History int
+	// ConfirmRunning, when set, is asked at a live session child's
+	// deadline (smss.persistent_child, source ETW only; never per event)
+	// whether the process pid created at createTime (Unix ns, the
+	// instance's creation time as the source gave it; 0 when the source
+	// gave none) is still running on this host: running that it is,
+	// known that the answer is certain. known && !running means the child
+	// exited and its exit record was lost: the rule does not fire and the
+	// check is counted unmade (GapExitLost). known && running, !known, or
+	// a nil hook (recorded data, tests) fire as without it. The live
+	// sensor provides one (etw.Live.Confirmer). It is called from the
+	// engine's goroutine; it is not part of the configuration file.
+	ConfirmRunning func(pid uint32, createTime int64) (running, known bool)
 }
 
 // DefaultConfig returns the contract's defaults.

@@ -6,7 +6,9 @@
 // Engine per (host, source). An Engine is fed events in time order with
 // Handle and the advance of time with Advance (event time for recorded
 // data, the wall clock live); it is single-threaded, has no goroutines or
-// locks, and is deterministic. Violations go to a Sink synchronously.
+// locks, and is deterministic. Violations go to a Sink synchronously. The
+// one question it asks outside its events is live only and optional:
+// Config.ConfirmRunning, at a session child's deadline.
 //
 // Only positive evidence fires a rule: a field a source does not carry
 // leaves the rule unevaluated and is counted in Stats.Unevaluated.

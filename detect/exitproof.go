@@ -58,6 +58,10 @@ func (e *Engine) proveExits(ev *etw.Event, exit int64) {
 // exit record of its own.
 func (e *Engine) childPastDeadline(in *instance) {
 	switch {
+	case e.live && e.exitLost(in):
+		in.exitLost = true
+		in.deadline = noDeadline
+		e.stats.Unevaluated[RulePersistentChild][GapExitLost]++
 	case e.live:
 		e.firePersistent(in, in.deadline)
 		in.deadline = noDeadline
@@ -70,6 +74,22 @@ func (e *Engine) childPastDeadline(in *instance) {
 		in.awaitProof = true
 		e.awaiting++
 	}
+}
+
+// exitLost asks the host (Config.ConfirmRunning) whether the live child
+// in, past its deadline with no exit record, has exited after all: only a
+// certain "not running" is an exit lost; no hook, no PID or an uncertain
+// answer leave the child persistent.
+func (e *Engine) exitLost(in *instance) bool {
+	if e.cfg.ConfirmRunning == nil || in.info.Known&etw.FieldPID == 0 {
+		return false
+	}
+	var created int64
+	if in.createKnown {
+		created = in.info.CreateTime
+	}
+	running, known := e.cfg.ConfirmRunning(in.pid, created)
+	return known && !running
 }
 
 // settleAwaiting fires for the children whose deadline the source has now
@@ -87,11 +107,18 @@ func (e *Engine) settleAwaiting() {
 }
 
 // childExited: a session child's own exit record. One after its deadline
-// proves it outlived its window whatever else the source delivers.
+// proves it outlived its window whatever else the source delivers (also
+// when the confirmer had already found it exited: the record was late).
 func (e *Engine) childExited(in *instance, exit int64) {
 	if in.awaitProof {
 		in.awaitProof = false
 		e.awaiting--
+	}
+	if in.exitLost {
+		// The exit record was late (it exited between its deadline and
+		// the check), not lost: the check is made after all.
+		in.exitLost = false
+		e.stats.Unevaluated[RulePersistentChild][GapExitLost]--
 	}
 	if !in.hasFired(RulePersistentChild) && exit > in.start+int64(e.cfg.ChildWindow) {
 		e.firePersistent(in, exit)

@@ -52,8 +52,14 @@ type instance struct {
 	// awaitProof: past its deadline with no exit of its own; persistent
 	// once the source delivers an exit after the deadline (rule 2).
 	awaitProof bool
-	session    uint32
-	hasSess    bool
+	// exitLost: live, the confirmer said at the deadline that the child
+	// had exited though no exit record came (GapExitLost counted).
+	exitLost bool
+	// createKnown: the source gave the creation time (info.CreateTime
+	// is not the start event's own time).
+	createKnown bool
+	session     uint32
+	hasSess     bool
 	// userSession: the child set up a user session (it started
 	// winlogon.exe, or its session is known and not 0).
 	userSession bool
@@ -87,14 +93,15 @@ func (e *Engine) track(ev *etw.Event, role Role, parent int32) int32 {
 	e.free = e.free[:len(e.free)-1]
 	in := &e.inst[slot]
 	*in = instance{
-		used:       true,
-		role:       role,
-		epoch:      e.epoch,
-		pid:        ev.Proc.PID,
-		start:      startOf(ev),
-		startKnown: ev.Kind != etw.KindRunning || ev.Known&etw.FieldCreateTime != 0,
-		deadline:   noDeadline,
-		parentSlot: parent,
+		used:        true,
+		role:        role,
+		epoch:       e.epoch,
+		pid:         ev.Proc.PID,
+		start:       startOf(ev),
+		startKnown:  ev.Kind != etw.KindRunning || ev.Known&etw.FieldCreateTime != 0,
+		createKnown: ev.Known&etw.FieldCreateTime != 0,
+		deadline:    noDeadline,
+		parentSlot:  parent,
 	}
 	infoOf(&in.info, ev)
 	parentInfoOf(&in.parent, ev)

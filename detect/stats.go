@@ -52,6 +52,10 @@ const (
 	// GapRoleUnknown: the parent smss.exe was never seen starting and its
 	// role is not known (evidence rule 8).
 	GapRoleUnknown
+	// GapExitLost: live, a session child past its deadline with no exit
+	// record had exited when the host was asked (Config.ConfirmRunning):
+	// its exit record was lost, so its persistence is not shown.
+	GapExitLost
 
 	numGaps
 )
@@ -78,6 +82,7 @@ var gapText = [numGaps]string{
 	GapExitsAfter:    "source delivered no System32 exit after the child's deadline in its boot",
 	GapUndecided:     "master candidate undecided at end of input",
 	GapRoleUnknown:   "parent smss.exe of unknown role (its start not recorded)",
+	GapExitLost:      "child had exited at its deadline but its exit record was lost (live confirmer)",
 }
 
 // String describes the gap.

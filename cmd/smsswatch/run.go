@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -41,6 +42,10 @@ type liveSource interface {
 	Devices() []etw.DeviceMapping
 	Host() string
 	Stats() etw.LiveStats
+	// Confirmer tells whether a process is still running (nil: it
+	// cannot be asked); the detector asks it at a live session child's
+	// deadline.
+	Confirmer() etw.ProcessConfirmer
 }
 
 // runOptions are run's flags.
@@ -52,6 +57,8 @@ type runOptions struct {
 	flush       *time.Duration
 	lag         *time.Duration
 	health      *time.Duration
+	canaryEvery *time.Duration
+	canaryWait  *time.Duration
 	noRegistry  *bool
 	noRundown   *bool
 	quiet       *bool
@@ -72,6 +79,8 @@ func addRunFlags(fs *flag.FlagSet) *runOptions {
 		flush:       durationFlag(fs, "flush-every", 250*time.Millisecond, "explicit ETW buffer flush period, the bound on delivery latency (negative: the session's 1 s flush timer only)"),
 		lag:         durationFlag(fs, "delivery-lag", 0, "how long events are held to be put in time order before the detector sees them (default 1s; 2s when --flush-every is negative)"),
 		health:      durationFlag(fs, "health-every", 2*time.Second, "how often the session's lost-event counters and provider settings are checked"),
+		canaryEvery: checkedDurationFlag(fs, "canary-every", 30*time.Second, checkCanaryEvery, "how often the sensor starts a canary process (cmd.exe /c exit) and expects its ProcessStart, raising sensor.blind when it does not come (a negative `duration`: no canary)"),
+		canaryWait:  checkedDurationFlag(fs, "canary-timeout", 5*time.Second, checkCanaryTimeout, "how long a canary's ProcessStart may take before sensor.blind (a `duration`; raised to twice --flush-every, or 2s when that is negative)"),
 		noRegistry:  boolFlag(fs, "no-registry", false, "do not read or watch the Session Manager registry values"),
 		noRundown:   boolFlag(fs, "no-rundown", false, "do not ask the provider for a process rundown at start"),
 		quiet:       boolFlag(fs, "quiet", false, "do not write alerts to stdout"),
@@ -87,16 +96,79 @@ func intFlag(fs *flag.FlagSet, name string, def int, help string) *int {
 	return fs.Int(name, def, help+" ($"+envName(name)+")")
 }
 
+// minCanaryEvery is the shortest --canary-every: each canary is a process
+// start on the host.
+const minCanaryEvery = time.Second
+
+// errFlagValue is wrapped by the errors of checkedDuration flags.
+var errFlagValue = errors.New("invalid flag value")
+
+// checkCanaryEvery validates --canary-every: negative (no canary) or at
+// least minCanaryEvery; 0 is refused rather than taken as the default.
+func checkCanaryEvery(d time.Duration) error {
+	if d >= 0 && d < minCanaryEvery {
+		return fmt.Errorf("%w: must be negative (no canary) or at least %v, got %v", errFlagValue, minCanaryEvery, d)
+	}
+	return nil
+}
+
+// checkCanaryTimeout validates --canary-timeout: positive.
+func checkCanaryTimeout(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%w: must be positive, got %v", errFlagValue, d)
+	}
+	return nil
+}
+
+// checkedDuration is a duration flag whose value check runs when it is
+// set, so that the command line, its environment variable and `service
+// install` all refuse a bad value the same way.
+type checkedDuration struct {
+	d     *time.Duration
+	check func(time.Duration) error
+}
+
+// String implements flag.Value.
+func (c *checkedDuration) String() string {
+	if c == nil || c.d == nil {
+		return time.Duration(0).String()
+	}
+	return c.d.String()
+}
+
+// Set implements flag.Value.
+func (c *checkedDuration) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%w: %q is not a duration like 30s", errFlagValue, s)
+	}
+	if err := c.check(d); err != nil {
+		return err
+	}
+	*c.d = d
+	return nil
+}
+
+// checkedDurationFlag defines a duration flag, checked by check, that its
+// environment variable can set.
+func checkedDurationFlag(fs *flag.FlagSet, name string, def time.Duration, check func(time.Duration) error, help string) *time.Duration {
+	d := def
+	fs.Var(&checkedDuration{d: &d, check: check}, name, help+" ($"+envName(name)+")")
+	return &d
+}
+
 // liveConfig is the sensor configuration the flags give.
 func (o *runOptions) liveConfig(log *zerolog.Logger) etw.LiveConfig {
 	return etw.LiveConfig{
-		SessionName: *o.session,
-		QueueSize:   *o.queue,
-		FlushEvery:  *o.flush,
-		DeliveryLag: *o.lag,
-		HealthEvery: *o.health,
-		NoRegistry:  *o.noRegistry,
-		NoRundown:   *o.noRundown,
+		SessionName:   *o.session,
+		QueueSize:     *o.queue,
+		FlushEvery:    *o.flush,
+		DeliveryLag:   *o.lag,
+		HealthEvery:   *o.health,
+		CanaryEvery:   *o.canaryEvery,
+		CanaryTimeout: *o.canaryWait,
+		NoRegistry:    *o.noRegistry,
+		NoRundown:     *o.noRundown,
 		Logf: func(format string, args ...any) {
 			log.Info().Str("component", "etw").Msg(sanitizeLine(fmt.Sprintf(format, args...)))
 		},
@@ -196,6 +268,15 @@ func runPipelineEvidence(ctx context.Context, o *runOptions, src liveSource, std
 		*o.detect.systemRoot = src.SystemRoot()
 	}
 	det, err := o.detect.detector()
+	if err == nil {
+		// The sensor's confirmer keeps a lost ProcessStop from firing
+		// smss.persistent_child (detect.Config.ConfirmRunning).
+		cfg := det.Config()
+		if c := src.Confirmer(); c != nil {
+			cfg.ConfirmRunning = c
+		}
+		det, err = detect.New(cfg)
+	}
 	if err != nil {
 		log.Error().Err(err).Msg("detector configuration")
 		return exitError
@@ -227,7 +308,7 @@ func runPipelineEvidence(ctx context.Context, o *runOptions, src liveSource, std
 	})
 	eng := det.Engine(src.Host(), etw.SourceETW, sink)
 	log.Info().Str("host", src.Host()).Str("system_root", *o.detect.systemRoot).Int("devices", len(src.Devices())).
-		Bool("nats", pub != nil).Msg("live sensor starting")
+		Bool("nats", pub != nil).Bool("confirmer", det.Config().ConfirmRunning != nil).Msg("live sensor starting")
 
 	_ = ev.Info(evidenceStart, "smsswatch live sensor started on "+sanitizeLine(src.Host()))
 	code := exitOK
@@ -251,9 +332,12 @@ func runPipelineEvidence(ctx context.Context, o *runOptions, src liveSource, std
 		cancel()
 	}
 	st := src.Stats()
+	es := eng.Stats()
 	_ = ev.Info(evidenceStop, fmt.Sprintf("smsswatch live sensor stopped (exit %d; %d events, %d sensor.blind)", code, st.Handled, st.Blind))
 	log.Info().Uint64("events", st.Events).Uint64("handled", st.Handled).Uint64("dropped", st.Dropped).
 		Uint64("lost_events", st.LostEvents).Uint64("restarts", st.Restarts).Uint64("blind", st.Blind).
+		Uint64("clock_steps", st.ClockSteps).Uint64("canary_missed", st.CanaryMissed).
+		Uint64("exits_lost", es.Unevaluated[detect.RulePersistentChild][detect.GapExitLost]).
 		Uint64("violations", violations.Load()).Msg("live sensor stopped")
 	return code
 }

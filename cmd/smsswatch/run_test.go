@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"io"
 	"runtime"
@@ -20,9 +21,10 @@ import (
 // fakeLive plays a script of events into the handler, as the live sensor
 // would from its consumer goroutine.
 type fakeLive struct {
-	events []etw.Event
-	blind  []string
-	ran    bool
+	events  []etw.Event
+	blind   []string
+	ran     bool
+	confirm etw.ProcessConfirmer
 }
 
 func (f *fakeLive) Run(ctx context.Context, h etw.Handler) error {
@@ -46,8 +48,9 @@ func (f *fakeLive) Devices() []etw.DeviceMapping {
 }
 func (f *fakeLive) Host() string { return "WS1" }
 func (f *fakeLive) Stats() etw.LiveStats {
-	return etw.LiveStats{Events: uint64(len(f.events)), Handled: uint64(len(f.events))}
+	return etw.LiveStats{Events: uint64(len(f.events)), Handled: uint64(len(f.events)), ClockSteps: 3, CanaryMissed: 2}
 }
+func (f *fakeLive) Confirmer() etw.ProcessConfirmer { return f.confirm }
 
 const (
 	t0     = int64(1_700_000_000_000_000_000)
@@ -212,5 +215,128 @@ func TestRecordUsage(t *testing.T) {
 		if code != exitError || !strings.Contains(errb.String(), "not supported on "+runtime.GOOS) {
 			t.Errorf("exit %d, %q", code, errb.String())
 		}
+	}
+}
+
+// childScript is liveScript with a session child (pid 500, started by the
+// master) that has no exit record: it is past its deadline long before
+// the script ends.
+func childScript() []etw.Event {
+	evs := liveScript()
+	child := etw.Event{Time: t0 + 10*second, Kind: etw.KindStart, Source: etw.SourceETW, Host: "WS1",
+		Known: etw.FieldPID | etw.FieldParentPID | etw.FieldImage | etw.FieldParentImage | etw.FieldCreateTime | etw.FieldCommandLine,
+		Proc: etw.Process{PID: 500, ParentPID: 268, Image: `C:\Windows\System32\smss.exe`, ParentImage: `C:\Windows\System32\smss.exe`,
+			CreateTime: t0 + 10*second, CommandLine: `\SystemRoot\System32\smss.exe 000000c8 00000084`}}
+	return append(evs[:2:2], child, evs[2])
+}
+
+// TestRunPipelineConfirmer: run gives the sensor's confirmer to the
+// detector, so a child whose exit was lost is not persistent.
+func TestRunPipelineConfirmer(t *testing.T) {
+	cases := []struct {
+		name      string
+		confirm   etw.ProcessConfirmer
+		wantAlert bool
+		wantLost  string
+	}{
+		{"no confirmer", nil, true, `"exits_lost":0`},
+		{"child still running", func(uint32, int64) (bool, bool) { return true, true }, true, `"exits_lost":0`},
+		{"child exited, exit lost", func(uint32, int64) (bool, bool) { return false, true }, false, `"exits_lost":1`},
+		{"cannot tell", func(uint32, int64) (bool, bool) { return false, false }, true, `"exits_lost":0`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var asked []uint32
+			src := &fakeLive{events: childScript()}
+			if tc.confirm != nil {
+				src.confirm = func(pid uint32, created int64) (bool, bool) {
+					asked = append(asked, pid)
+					return tc.confirm(pid, created)
+				}
+			}
+			var out bytes.Buffer
+			var logs lockedBuffer
+			log := zerolog.New(&logs)
+			if code := runPipeline(context.Background(), testRunOptions(t), src, &out, &log, nil); code != exitOK {
+				t.Fatalf("exit %d; log:\n%s", code, logs.String())
+			}
+			got := false
+			for _, r := range alertRules(t, out.String()) {
+				got = got || r == "smss.persistent_child"
+			}
+			if got != tc.wantAlert {
+				t.Errorf("smss.persistent_child alert %v, want %v (alerts %q)", got, tc.wantAlert, out.String())
+			}
+			if tc.confirm != nil && (len(asked) != 1 || asked[0] != 500) {
+				t.Errorf("confirmer asked about %v, want [500]", asked)
+			}
+			for _, want := range []string{tc.wantLost, `"clock_steps":3`, `"canary_missed":2`} {
+				if !strings.Contains(logs.String(), want) {
+					t.Errorf("no %s in the summary log: %s", want, logs.String())
+				}
+			}
+		})
+	}
+}
+
+// TestRunCanaryFlags: --canary-every and --canary-timeout (and their
+// variables) reach the sensor's configuration, and bad values are
+// refused.
+func TestRunCanaryFlags(t *testing.T) {
+	cases := []struct {
+		name                 string
+		args                 []string
+		env                  map[string]string
+		ok                   bool
+		wantEvery, wantAfter time.Duration
+	}{
+		{"defaults", nil, nil, true, 30 * time.Second, 5 * time.Second},
+		{"flags", []string{"--canary-every", "2m", "--canary-timeout", "10s"}, nil, true, 2 * time.Minute, 10 * time.Second},
+		{"negative disables the canary", []string{"--canary-every=-1s"}, nil, true, -time.Second, 5 * time.Second},
+		{"environment", nil, map[string]string{"SMSSWATCH_CANARY_EVERY": "45s", "SMSSWATCH_CANARY_TIMEOUT": "3s"}, true, 45 * time.Second, 3 * time.Second},
+		{"command line wins over the environment", []string{"--canary-every=1m"}, map[string]string{"SMSSWATCH_CANARY_EVERY": "45s"}, true, time.Minute, 5 * time.Second},
+		{"zero period", []string{"--canary-every=0"}, nil, false, 0, 0},
+		{"period below a second", []string{"--canary-every=500ms"}, nil, false, 0, 0},
+		{"zero timeout", []string{"--canary-timeout=0s"}, nil, false, 0, 0},
+		{"negative timeout", []string{"--canary-timeout=-5s"}, nil, false, 0, 0},
+		{"not a duration", []string{"--canary-every=often"}, nil, false, 0, 0},
+		{"bad variable", nil, map[string]string{"SMSSWATCH_CANARY_TIMEOUT": "5"}, false, 0, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var errb bytes.Buffer
+			fs := newFlagSet("run", "run [flags]", "", &errb)
+			o := addRunFlags(fs)
+			_, ok := parseFlags(fs, tc.args)
+			if ok != tc.ok {
+				t.Fatalf("parse ok %v, want %v (%s)", ok, tc.ok, errb.String())
+			}
+			if !ok {
+				return
+			}
+			log := zerolog.Nop()
+			cfg := o.liveConfig(&log)
+			if cfg.CanaryEvery != tc.wantEvery || cfg.CanaryTimeout != tc.wantAfter {
+				t.Errorf("canary every %v timeout %v, want %v and %v", cfg.CanaryEvery, cfg.CanaryTimeout, tc.wantEvery, tc.wantAfter)
+			}
+		})
+	}
+}
+
+func TestCheckedDurationErrors(t *testing.T) {
+	for _, tc := range []struct {
+		check func(time.Duration) error
+		d     time.Duration
+	}{{checkCanaryEvery, 0}, {checkCanaryEvery, time.Millisecond}, {checkCanaryTimeout, 0}, {checkCanaryTimeout, -time.Second}} {
+		if err := tc.check(tc.d); !errors.Is(err, errFlagValue) {
+			t.Errorf("check(%v) = %v, want errFlagValue", tc.d, err)
+		}
+	}
+	var d time.Duration
+	if err := (&checkedDuration{d: &d, check: checkCanaryEvery}).Set("x"); !errors.Is(err, errFlagValue) {
+		t.Errorf("Set(x) = %v, want errFlagValue", err)
 	}
 }
