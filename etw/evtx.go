@@ -40,6 +40,18 @@ const (
 	evtxChunkCRCStart = 128 // the second covered range, to evtxChunkHeader
 )
 
+// Flags, at offset 120 of the file header and of a chunk header (neither
+// checksum covers them). A dirty file was not closed cleanly (the log was
+// open, a live copy): its header's chunk count and next record ID lag
+// the chunks written since. No-CRC (newer Windows builds write live logs
+// so) says the header or chunk carries no checksums (zeros).
+const (
+	evtxFlagsAt    = 120
+	evtxFlagDirty  = 0x1
+	evtxFlagNoCRC  = 0x4
+	evtxFlagsKnown = evtxFlagDirty | 0x2 | evtxFlagNoCRC // 0x2: full
+)
+
 // EvtxReader reads a Windows event log file (EVTX) of any channel; records
 // of Sysmon, Security and System are mapped as their forwarded JSON
 // counterparts are (same field names). It implements Reader.
@@ -55,10 +67,24 @@ const (
 //
 // Every header and chunk is checked against its CRC32 first. A chunk that
 // fails its check is not read at all: it is reported with its number and
-// every record it held is counted lost (ReadStats.LostRecords). A file
-// header that fails its check is reported and its chunk count is not
-// trusted; when it passes, the chunks it names that the file does not
-// hold are reported missing and their records counted lost.
+// every record it held is counted lost (ReadStats.LostRecords): as many as
+// its header lists when only its records checksum fails, else as many as
+// a scan of the chunk finds (its header's own count is not trusted), at
+// least one. A file header that fails its check is reported and its chunk
+// count is not trusted; when it passes, the chunks it names that the file
+// does not hold are reported missing and their records counted lost.
+//
+// Live copies: a dirty file (flag 0x1) is read like any other; its header
+// may lag the chunks written since (fewer chunks, an older next record
+// ID), which only ever under-counts what is missing, and every chunk is
+// checked on its own. A dirty file whose header checksum fails is not
+// reported: its header is simply not used (nothing is lost by that; a
+// file cut at a chunk boundary then goes unnoticed). A header flagged
+// no-CRC (0x4) whose checksum is zero, and a chunk whose checksums are
+// both zero, flagged no-CRC itself or in a file so flagged, are not
+// checked (there is nothing to check against); its records are still
+// walked and checked for structure. A no-CRC flag over checksums that are
+// set is not believed: they are checked.
 type EvtxReader struct {
 	r     io.Reader
 	file  string
@@ -82,6 +108,7 @@ type EvtxReader struct {
 
 	// From the file header, when its checksum holds (hdrOK).
 	hdrOK      bool
+	noCRC      bool   // the file header is flagged no-CRC
 	hdrChunks  int64  // chunks in use
 	hdrFirst   uint64 // the oldest chunk's number
 	hdrNextID  uint64 // the next record ID to be written
@@ -233,11 +260,22 @@ func (e *EvtxReader) readHeader() error {
 		return fmt.Errorf("%s: %w: no EVTX magic", e.file, ErrUnknownFormat)
 	}
 	block := int64(0x1000)
-	if crc32.ChecksumIEEE(h[:evtxFileCRCLen]) != binary.LittleEndian.Uint32(h[evtxFileCRCAt:]) {
-		// Damaged: none of its fields is trusted; chunks are found where
-		// Windows puts them and checked on their own.
-		e.m.stats.ChecksumErrors++
-		e.skip.Skip(e.file, -1, "file header checksum mismatch: its version, chunk count and next record ID are not trusted")
+	flags := binary.LittleEndian.Uint32(h[evtxFlagsAt:])
+	if flags&^evtxFlagsKnown != 0 {
+		flags = 0 // not flags Windows writes: damaged, checked as if clean
+	}
+	// No-CRC is believed only with the checksum it promises: zero (the
+	// flags are not covered, so one damaged byte must not switch the
+	// check off).
+	e.noCRC = flags&evtxFlagNoCRC != 0
+	if !(e.noCRC && binary.LittleEndian.Uint32(h[evtxFileCRCAt:]) == 0) && crc32.ChecksumIEEE(h[:evtxFileCRCLen]) != binary.LittleEndian.Uint32(h[evtxFileCRCAt:]) {
+		// Damaged (or, in a dirty file, possibly caught mid-update): none
+		// of its fields is trusted; chunks are found where Windows puts
+		// them and checked on their own.
+		if flags&evtxFlagDirty == 0 {
+			e.m.stats.ChecksumErrors++
+			e.skip.Skip(e.file, -1, "file header checksum mismatch: its version, chunk count and next record ID are not trusted")
+		}
 	} else {
 		major := binary.LittleEndian.Uint16(h[0x26:])
 		if major != 3 {
@@ -306,7 +344,7 @@ func (e *EvtxReader) parseChunk(n int) {
 		switch {
 		case !allZero(buf[:n]):
 			e.m.stats.BadChunks++
-			e.lose(e.lastID+1, e.countRecords(n), fmt.Sprintf("chunk %d: no chunk header", chunk))
+			e.loseChunk(chunk, "no chunk header", n)
 		case e.hdrOK && chunk < e.hdrChunks:
 			e.m.stats.MissingChunks++
 			e.lose(e.lastID+1, 1, fmt.Sprintf("chunk %d: missing (zeros where the file header names a chunk); at least 1 record lost", chunk))
@@ -318,6 +356,12 @@ func (e *EvtxReader) parseChunk(n int) {
 	firstID := binary.LittleEndian.Uint64(buf[0x18:])
 	lastID := binary.LittleEndian.Uint64(buf[0x20:])
 	if lastID == evtxUnwritten { // an allocated chunk never written
+		if _, reason := walkRecord(buf, evtxChunkHeader, n); reason != "" {
+			return
+		}
+		// ... yet it holds a record: its header is not to be believed.
+		e.m.stats.BadChunks++
+		e.loseChunk(chunk, "header says never written, yet it holds records", n)
 		return
 	}
 	// held is what the header says the chunk holds, when that is
@@ -333,24 +377,29 @@ func (e *EvtxReader) parseChunk(n int) {
 	}
 	fso := int(binary.LittleEndian.Uint32(buf[0x30:]))
 	fsoValid := fso >= evtxChunkHeader && fso <= evtxChunkSize
-	var damage string
+	headerCRC := binary.LittleEndian.Uint32(buf[evtxChunkCRCAt:])
+	recordsCRC := binary.LittleEndian.Uint32(buf[evtxRecordsCRCAt:])
+	// Unchecked only when flagged no-CRC (the chunk or the file) and both
+	// checksums are zero, as such logs are written.
+	checked := headerCRC != 0 || recordsCRC != 0 ||
+		(binary.LittleEndian.Uint32(buf[evtxFlagsAt:])&evtxFlagNoCRC == 0 && !e.noCRC)
 	switch {
-	case evtxChunkCRC(buf) != binary.LittleEndian.Uint32(buf[evtxChunkCRCAt:]):
-		damage = "header checksum mismatch"
-		// The header's counts are not trusted: its records are counted
-		// by walking them.
-		held = e.countRecords(n)
-	case fsoValid && fso <= n && crc32.ChecksumIEEE(buf[evtxChunkHeader:fso]) != binary.LittleEndian.Uint32(buf[evtxRecordsCRCAt:]):
-		damage = "event records checksum mismatch"
-		if held == 0 {
-			held = e.countRecords(n)
-		}
-	}
-	if damage != "" {
+	case !checked:
+	case evtxChunkCRC(buf) != headerCRC:
+		// None of the header's fields is trusted: its records are
+		// counted by scanning for them.
 		e.m.stats.ChecksumErrors++
 		e.m.stats.BadChunks++
-		held = max(held, 1)
-		e.lose(firstID, held, fmt.Sprintf("chunk %d: %s; %d record(s) lost", chunk, damage, held))
+		e.loseChunk(chunk, "header checksum mismatch", n)
+		return
+	case fsoValid && fso <= n && crc32.ChecksumIEEE(buf[evtxChunkHeader:fso]) != recordsCRC:
+		e.m.stats.ChecksumErrors++
+		e.m.stats.BadChunks++
+		if held == 0 { // a header that checks out but lists no plausible count
+			e.loseChunk(chunk, "event records checksum mismatch", n)
+			return
+		}
+		e.lose(firstID, held, fmt.Sprintf("chunk %d: event records checksum mismatch; records %d-%d lost (%d, as its header lists)", chunk, firstID, firstID+uint64(held)-1, held))
 		e.lastID = firstID + uint64(held) - 1
 		return
 	}
@@ -447,6 +496,19 @@ func (e *EvtxReader) parseChunk(n int) {
 	}
 }
 
+// loseChunk counts the records of a chunk whose header is not trusted as
+// lost, by a scan of the chunk (countRecords), and reports them with the
+// first record ID the scan found (else the one after the last read).
+func (e *EvtxReader) loseChunk(chunk int64, why string, n int) {
+	first, count, found := e.countRecords(n)
+	if !found {
+		e.lose(e.lastID+1, 1, fmt.Sprintf("chunk %d: %s; an unknown number of records lost (none could be found; counted as 1)", chunk, why))
+		return
+	}
+	e.lose(first, count, fmt.Sprintf("chunk %d: %s; records %d-%d lost (%d, estimated by scanning the chunk: its header is not trusted)", chunk, why, first, first+uint64(count)-1, count))
+	e.lastID = max(e.lastID, first+uint64(count)-1)
+}
+
 // walkRecords walks the records of the chunk in e.buf into e.walk, from
 // the end of its header up to limit, of which n bytes were read. Without
 // a free space offset, zeros end the records. It returns where the walk
@@ -475,11 +537,12 @@ func (e *EvtxReader) walkRecords(limit, n int, fsoValid bool) (off int, stop str
 // counts the span of record IDs of the ascending run it finds (damaged
 // records inside it included; stale slack records, older, are not); the
 // header's count stands when larger and its record numbers and IDs agree
-// (one damaged field cannot make them agree). At least one.
-func (e *EvtxReader) countRecords(n int) int64 {
+// (one damaged field cannot make them agree). It returns the first record
+// ID, the count (at least one) and whether any record was found or the
+// header's count stood.
+func (e *EvtxReader) countRecords(n int) (first uint64, count int64, found bool) {
 	buf := e.buf
-	var first, last uint64
-	found := false
+	var last uint64
 	for off := evtxChunkHeader; off+evtxMinRecord <= n; {
 		w, reason := walkRecord(buf, off, n)
 		if reason != "" {
@@ -494,7 +557,6 @@ func (e *EvtxReader) countRecords(n int) int64 {
 		}
 		off += w.size
 	}
-	var count int64
 	if found {
 		count = int64(last-first) + 1
 	}
@@ -503,9 +565,11 @@ func (e *EvtxReader) countRecords(n int) int64 {
 	firstID := binary.LittleEndian.Uint64(buf[0x18:])
 	lastID := binary.LittleEndian.Uint64(buf[0x20:])
 	if lastID >= firstID && lastNum >= firstNum && lastNum-firstNum == lastID-firstID && lastID-firstID < evtxMaxChunkRecords {
-		count = max(count, int64(lastNum-firstNum)+1)
+		if c := int64(lastNum-firstNum) + 1; c > count {
+			first, count, found = firstID, c, true
+		}
 	}
-	return max(count, 1)
+	return first, max(count, 1), found
 }
 
 // evtxChunkCRC is the CRC32 of a chunk header: bytes 0-120 and 128-512.

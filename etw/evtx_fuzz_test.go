@@ -104,6 +104,10 @@ func FuzzEvtxDamage(f *testing.F) {
 	f.Add([]byte{0x10, 0x10, 0, 0, 0xff})                   // chunk 0 last record number
 	f.Add([]byte{0x00, 0x12, 0, 0, 0x01})                   // a record's magic
 	f.Add([]byte{0x2A, 0, 0, 0, 0x01, 0x7C, 0, 0, 0, 0x55}) // chunk count, and its checksum
+	// A chunk's no-CRC flag (not covered by its checksum) and a record
+	// byte: the flag must not switch the check off.
+	f.Add([]byte{0x78, 0x10, 0, 0, 0x04, 0x94, 0x18, 0, 0, 0x20}) // the S of an smss.exe path
+	f.Add([]byte{0x78, 0, 0, 0, 0x04, 0x2A, 0, 0, 0, 0x01})       // the file's no-CRC flag and its chunk count
 	f.Fuzz(func(t *testing.T, edits []byte) {
 		data := bytes.Clone(good)
 		places := map[int]bool{}

@@ -129,6 +129,12 @@ func TestEvtxMutation(t *testing.T) {
 		data := synthFile()
 		mutate(t, data, mutationPositions(len(data), 400, rng), rng)
 	})
+	t.Run("synthetic, dirty (a live copy)", func(t *testing.T) {
+		// The dirty flag excuses a stale file header checksum: a mutant
+		// of the header must still read identically (or report damage).
+		data := live(synthFile(), evtxFlagDirty, func([]byte) {})
+		mutate(t, data, mutationPositions(len(data), 200, rng), rng)
+	})
 	t.Run("corpus", func(t *testing.T) {
 		data, err := os.ReadFile(corpusFile(t, "DE_sysmon-3-rdp-tun.evtx"))
 		if err != nil {

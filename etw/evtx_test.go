@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"hash/crc32"
 	"strings"
 	"testing"
 	"time"
@@ -421,7 +422,7 @@ func TestEvtxDamagedFiles(t *testing.T) {
 			return b
 		}(), 8, nil, counts{}, ""},
 		{"garbage chunk", raw(chunk0+evtxChunkSize, 'g', 'a', 'r', 'b', 'a', 'g', 'e'), 4,
-			[]string{"c.evtx:105: chunk 1: no chunk header"}, counts{bad: 1, lost: 5}, ""},
+			[]string{"c.evtx:105: chunk 1: no chunk header; records 105-109 lost (5, estimated by scanning the chunk: its header is not trusted)"}, counts{bad: 1, lost: 5}, ""},
 		{"record ID past int64 (record of no interest)", patch(secondRecord+8, 0, 0, 0, 0, 0, 0, 0, 0x80), 8,
 			[]string{"c.evtx:-1: record ID out of range"}, counts{}, ""},
 		{"record ID past int64 (smss start)", patch(firstRecord+8, 0, 0, 0, 0, 0, 0, 0, 0x80), 7,
@@ -435,24 +436,80 @@ func TestEvtxDamagedFiles(t *testing.T) {
 		{"file header damaged and cut after it", raw(0x2A, 9)[:chunk0], 0,
 			[]string{"c.evtx:-1: file header checksum mismatch: its version, chunk count and next record ID are not trusted"}, counts{crc: 1}, ""},
 		{"chunk header checksum", raw(chunk0+evtxChunkCRCAt, 0), 4,
-			[]string{"c.evtx:100: chunk 0: header checksum mismatch; 5 record(s) lost"}, counts{bad: 1, lost: 5, crc: 1}, ""},
+			[]string{"c.evtx:100: chunk 0: header checksum mismatch; records 100-104 lost (5, estimated by scanning the chunk: its header is not trusted)"}, counts{bad: 1, lost: 5, crc: 1}, ""},
 		{"chunk record count damaged", raw(chunk0+0x10, 0xff), 4,
-			[]string{"c.evtx:100: chunk 0: header checksum mismatch; 5 record(s) lost"}, counts{bad: 1, lost: 5, crc: 1}, ""},
+			[]string{"c.evtx:100: chunk 0: header checksum mismatch; records 100-104 lost (5, estimated by scanning the chunk: its header is not trusted)"}, counts{bad: 1, lost: 5, crc: 1}, ""},
 		{"chunk string table damaged", raw(chunk0+0x100, 1), 4,
-			[]string{"c.evtx:100: chunk 0: header checksum mismatch; 5 record(s) lost"}, counts{bad: 1, lost: 5, crc: 1}, ""},
+			[]string{"c.evtx:100: chunk 0: header checksum mismatch; records 100-104 lost (5, estimated by scanning the chunk: its header is not trusted)"}, counts{bad: 1, lost: 5, crc: 1}, ""},
 		{"event records checksum (header signed)", func() []byte {
 			b := raw(chunk0+evtxRecordsCRCAt, 0)
 			c := b[chunk0 : chunk0+evtxChunkSize]
 			binary.LittleEndian.PutUint32(c[evtxChunkCRCAt:], evtxChunkCRC(c))
 			return b
 		}(), 4,
-			[]string{"c.evtx:100: chunk 0: event records checksum mismatch; 5 record(s) lost"}, counts{bad: 1, lost: 5, crc: 1}, ""},
+			[]string{"c.evtx:100: chunk 0: event records checksum mismatch; records 100-104 lost (5, as its header lists)"}, counts{bad: 1, lost: 5, crc: 1}, ""},
 		{"one bit of an image path", func() []byte {
 			b := bytes.Clone(good)
 			i := bytes.Index(b[chunk0+evtxChunkSize:], utf16le("smss.exe")) + chunk0 + evtxChunkSize
 			b[i] ^= 0x20
 			return b
-		}(), 4, []string{"c.evtx:105: chunk 1: event records checksum mismatch; 5 record(s) lost"}, counts{bad: 1, lost: 5, crc: 1}, ""},
+		}(), 4, []string{"c.evtx:105: chunk 1: event records checksum mismatch; records 105-109 lost (5, as its header lists)"}, counts{bad: 1, lost: 5, crc: 1}, ""},
+		{"header says never written, over records", patch(chunk0+0x20, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), 4,
+			[]string{"c.evtx:100: chunk 0: header says never written, yet it holds records; records 100-104 lost (5, estimated by scanning the chunk: its header is not trusted)"},
+			counts{bad: 1, lost: 5}, ""},
+		{"header checksum mismatch and no record to be found", func() []byte {
+			b := raw(chunk0+0x10, 0xff)
+			clear(b[firstRecord : chunk0+evtxChunkSize])
+			return b
+		}(), 4, []string{"c.evtx:1: chunk 0: header checksum mismatch; an unknown number of records lost (none could be found; counted as 1)"},
+			counts{bad: 1, lost: 1, crc: 1}, ""},
+		// Live copies.
+		{"dirty file, header lagging the chunks written since", live(good, evtxFlagDirty, func(b []byte) {
+			binary.LittleEndian.PutUint16(b[0x2A:], 1)   // chunk count
+			binary.LittleEndian.PutUint64(b[0x10:], 0)   // last chunk
+			binary.LittleEndian.PutUint64(b[0x18:], 105) // next record ID
+			binary.LittleEndian.PutUint32(b[evtxFileCRCAt:], crc32.ChecksumIEEE(b[:evtxFileCRCLen]))
+		}), 8, nil, counts{}, ""},
+		{"dirty file, header checksum stale", live(good, evtxFlagDirty, func(b []byte) {
+			binary.LittleEndian.PutUint16(b[0x2A:], 3)
+		}), 8, nil, counts{}, ""},
+		{"dirty file, header checksum stale, cut at a chunk boundary (unnoticed: the header is not used)", live(good, evtxFlagDirty, func(b []byte) {
+			b[0x18]++
+		})[:chunk0+evtxChunkSize], 4, nil, counts{}, ""},
+		{"clean file, header checksum stale (the dirty flag alone excuses it)", live(good, 0, func(b []byte) {
+			binary.LittleEndian.PutUint16(b[0x2A:], 3)
+		}), 8, []string{"c.evtx:-1: file header checksum mismatch: its version, chunk count and next record ID are not trusted"}, counts{crc: 1}, ""},
+		{"no-CRC file: header and chunks flagged, checksums zero", live(good, evtxFlagDirty|evtxFlagNoCRC, func(b []byte) {
+			zeroCRCs(b, evtxFlagNoCRC)
+		}), 8, nil, counts{}, ""},
+		{"no-CRC file: chunks unflagged, checksums zero", live(good, evtxFlagNoCRC, func(b []byte) {
+			zeroCRCs(b, 0)
+		}), 8, nil, counts{}, ""},
+		{"no-CRC file: a chunk whose checksums are set is checked", live(good, evtxFlagNoCRC, func(b []byte) {
+			binary.LittleEndian.PutUint32(b[evtxFileCRCAt:], 0)
+			i := bytes.Index(b[chunk0+evtxChunkSize:], utf16le("smss.exe")) + chunk0 + evtxChunkSize
+			b[i] ^= 0x20
+		}), 4, []string{"c.evtx:105: chunk 1: event records checksum mismatch; records 105-109 lost (5, as its header lists)"}, counts{bad: 1, lost: 5, crc: 1}, ""},
+		{"zero checksums in a file not flagged no-CRC", live(good, 0, func(b []byte) {
+			zeroCRCs(b, 0)
+			binary.LittleEndian.PutUint32(b[evtxFileCRCAt:], crc32.ChecksumIEEE(b[:evtxFileCRCLen]))
+		}), 0, []string{
+			"c.evtx:100: chunk 0: header checksum mismatch; records 100-104 lost (5, estimated by scanning the chunk: its header is not trusted)",
+			"c.evtx:105: chunk 1: header checksum mismatch; records 105-109 lost (5, estimated by scanning the chunk: its header is not trusted)"},
+			counts{bad: 2, lost: 10, crc: 2}, ""},
+		{"one chunk flagged no-CRC in a clean file", live(good, 0, func(b []byte) {
+			c := b[chunk0+evtxChunkSize:]
+			binary.LittleEndian.PutUint32(c[evtxFlagsAt:], evtxFlagNoCRC)
+			binary.LittleEndian.PutUint32(c[evtxChunkCRCAt:], 0)
+			binary.LittleEndian.PutUint32(c[evtxRecordsCRCAt:], 0)
+		}), 8, nil, counts{}, ""},
+		{"unknown file flags are damage, not a pass", live(good, 0x100|evtxFlagNoCRC, func(b []byte) {
+			zeroCRCs(b, 0)
+		}), 0, []string{
+			"c.evtx:-1: file header checksum mismatch: its version, chunk count and next record ID are not trusted",
+			"c.evtx:100: chunk 0: header checksum mismatch; records 100-104 lost (5, estimated by scanning the chunk: its header is not trusted)",
+			"c.evtx:105: chunk 1: header checksum mismatch; records 105-109 lost (5, estimated by scanning the chunk: its header is not trusted)"},
+			counts{bad: 2, lost: 10, crc: 3}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -476,6 +533,29 @@ func TestEvtxDamagedFiles(t *testing.T) {
 				t.Errorf("lost records not in Skipped: %+v", st)
 			}
 		})
+	}
+}
+
+// live returns a copy of an EVTX file with its file header flags set and
+// then edited by edit (which may leave its checksum stale), as a copy of a
+// log Windows has open looks.
+func live(file []byte, flags uint32, edit func(b []byte)) []byte {
+	b := bytes.Clone(file)
+	binary.LittleEndian.PutUint32(b[evtxFlagsAt:], flags) // not covered by the checksum
+	edit(b)
+	return b
+}
+
+// zeroCRCs zeroes every checksum of an EVTX file (its header's and each
+// chunk's), setting chunkFlags on each chunk, as Windows writes logs it
+// flags no-CRC.
+func zeroCRCs(b []byte, chunkFlags uint32) {
+	binary.LittleEndian.PutUint32(b[evtxFileCRCAt:], 0)
+	for off := 0x1000; off+evtxChunkHeader <= len(b); off += evtxChunkSize {
+		c := b[off:]
+		binary.LittleEndian.PutUint32(c[evtxFlagsAt:], chunkFlags)
+		binary.LittleEndian.PutUint32(c[evtxChunkCRCAt:], 0)
+		binary.LittleEndian.PutUint32(c[evtxRecordsCRCAt:], 0)
 	}
 }
 

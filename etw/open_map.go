@@ -31,9 +31,10 @@ type ReadStats struct {
 	// header, or had records that could not be walked.
 	BadChunks int64
 	// LostRecords counts EVTX records known to exist but not read: in bad
-	// chunks (a chunk failing its CRC32 loses every record its header
-	// lists) and in missing chunks (at least one a chunk). They are part
-	// of Skipped.
+	// chunks (a chunk whose records fail their CRC32 loses every record
+	// its header lists; one whose header fails, as many as a scan of the
+	// chunk finds, at least one) and in missing chunks (at least one a
+	// chunk). They are part of Skipped.
 	LostRecords int64
 	// MissingChunks counts chunks the EVTX file header names that the
 	// file does not hold (cut short, or zeros in their place).

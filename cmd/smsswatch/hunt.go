@@ -118,18 +118,20 @@ func runHunt(ctx context.Context, args []string, io stdio) int {
 	case out.written > 0:
 		return exitViolations
 	case damagedInputs(rec.Inputs()) > 0:
-		fmt.Fprintf(io.err, "smsswatch hunt: %d input(s) ended in damaged data; what was readable was read\n", damagedInputs(rec.Inputs()))
+		fmt.Fprintf(io.err, "smsswatch hunt: %d input(s) damaged (records lost); what was readable was read\n", damagedInputs(rec.Inputs()))
 		return exitError
 	}
 	return exitOK
 }
 
-// damagedInputs counts the inputs whose data ended in damage (a corrupt or
-// truncated gzip stream or tar archive).
+// damagedInputs counts the inputs that lost records to damage: data that
+// ended in damage (a corrupt or truncated gzip stream or tar archive), or
+// EVTX records known to exist but not read (bad or missing chunks). A
+// damaged EVTX file header alone loses nothing and does not count.
 func damagedInputs(inputs []recorded.Input) int {
 	n := 0
 	for _, in := range inputs {
-		if in.Stats.Damaged > 0 {
+		if in.Stats.Damaged > 0 || in.Stats.LostRecords > 0 {
 			n++
 		}
 	}

@@ -3,8 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,6 +122,80 @@ func TestHuntBadInput(t *testing.T) {
 	code, _, errOut = runCLI(t, "hunt", garbage)
 	if code != exitError || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 		t.Fatalf("garbage: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestHuntDamagedInput: damaged input is read up to the damage; hunt
+// exits 1 when the readable part holds violations, else 2 (records were
+// lost), and the summary says what was lost.
+func TestHuntDamagedInput(t *testing.T) {
+	dir := t.TempDir()
+	// damagedGzip gzips a trace followed by comment lines and cuts the
+	// stream in the comments: every event is readable, the rest is not.
+	damagedGzip := func(trace string) string {
+		data, err := os.ReadFile(trace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var filler bytes.Buffer
+		for i := 0; i < 20000; i++ {
+			fmt.Fprintf(&filler, "# %d %x\n", i, i*i*7919)
+		}
+		var z bytes.Buffer
+		zw := gzip.NewWriter(&z)
+		zw.Write(data)
+		zw.Write(filler.Bytes())
+		zw.Close()
+		path := filepath.Join(dir, filepath.Base(trace)+".gz")
+		if err := os.WriteFile(path, z.Bytes()[:z.Len()/2], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	// An EVTX file cut to its header, which names two chunks.
+	header := make([]byte, 0x1000)
+	copy(header, "ElfFile\x00")
+	binary.LittleEndian.PutUint64(header[0x10:], 1)      // last chunk
+	binary.LittleEndian.PutUint64(header[0x18:], 40)     // next record ID
+	binary.LittleEndian.PutUint32(header[0x20:], 128)    // header size
+	binary.LittleEndian.PutUint16(header[0x24:], 1)      // minor version
+	binary.LittleEndian.PutUint16(header[0x26:], 3)      // major version
+	binary.LittleEndian.PutUint16(header[0x28:], 0x1000) // header block
+	binary.LittleEndian.PutUint16(header[0x2A:], 2)      // chunks
+	binary.LittleEndian.PutUint32(header[124:], crc32.ChecksumIEEE(header[:120]))
+	cut := filepath.Join(dir, "cut.evtx")
+	if err := os.WriteFile(cut, header, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		path  string
+		code  int
+		rules []string
+		want  []string
+	}{
+		{"damaged gzip trace holding an impostor", damagedGzip("../../detect/testdata/traces/rule_parent.jsonl"), exitViolations, []string{"smss.parent"},
+			[]string{"input ends in damaged data: gzip: damaged data after", "1 damaged stream(s)"}},
+		{"damaged gzip trace of a clean boot", damagedGzip("../../detect/testdata/traces/normal_boot.jsonl"), exitError, nil,
+			[]string{"input ends in damaged data: gzip: damaged data after", "1 input(s) damaged (records lost)"}},
+		{"EVTX cut to its header", cut, exitError, nil,
+			[]string{"cut.evtx:1: chunks 0-1 missing: the file ends after 0 of the 2 chunks its header names", "2 missing chunk(s)", "record(s) lost to damage", "1 input(s) damaged (records lost)"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, "hunt", c.path)
+			if code != c.code {
+				t.Errorf("exit %d, want %d\n%s", code, c.code, errOut)
+			}
+			if got := huntRules(t, out); strings.Join(got, ",") != strings.Join(c.rules, ",") {
+				t.Errorf("rules %q, want %q", got, c.rules)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("summary lacks %q:\n%s", w, errOut)
+				}
+			}
+		})
 	}
 }
 

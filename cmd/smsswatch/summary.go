@@ -72,6 +72,13 @@ func writeSummary(w io.Writer, rec *recorded.Pipeline, out *alertWriter) {
 	if out.duplicates > 0 {
 		fmt.Fprintf(w, " (%d more seen again by another source)", out.duplicates)
 	}
+	var lost uint64
+	for _, in := range rec.Inputs() {
+		lost += uint64(in.Stats.LostRecords)
+	}
+	if lost > 0 {
+		fmt.Fprintf(w, ", %d record(s) lost to damage", lost)
+	}
 	fmt.Fprintln(w)
 	for _, st := range rec.Streams() {
 		rep := st.Engine.Report()
