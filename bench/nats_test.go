@@ -13,6 +13,8 @@ import (
 	"github.com/smsswatch/smsswatch/detect"
 	"github.com/smsswatch/smsswatch/etw"
 	"github.com/smsswatch/smsswatch/stream"
+	"github.com/smsswatch/smsswatch/stream/alert"
+	"github.com/smsswatch/smsswatch/stream/natsserver"
 )
 
 func benchViolation() *detect.Violation {
@@ -35,8 +37,8 @@ func benchViolation() *detect.Violation {
 // serverAndSubscriber starts an in-process nats-server on 127.0.0.1 and a
 // subscriber to every alert, delivering into a channel of size buf. Both
 // stop when the benchmark ends.
-func serverAndSubscriber(b *testing.B, buf int) (*stream.Server, chan *nats.Msg) {
-	srv, err := stream.StartServer(stream.ServerConfig{})
+func serverAndSubscriber(b *testing.B, buf int) (*natsserver.Server, chan *nats.Msg) {
+	srv, err := natsserver.Start(natsserver.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -79,7 +81,7 @@ func BenchmarkNATSLatency(b *testing.B) {
 	srv, got := serverAndSubscriber(b, 16)
 	v := benchViolation()
 	subj := stream.ViolationSubject(stream.DefaultSubjectPrefix, v.Host, v.Rule.ID())
-	payload := stream.AppendAlert(nil, v)
+	payload := alert.AppendAlert(nil, v)
 
 	n := max(b.N, 100)
 	wait := func() {

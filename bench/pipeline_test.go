@@ -14,6 +14,7 @@ import (
 	"github.com/smsswatch/smsswatch/detect"
 	"github.com/smsswatch/smsswatch/etw"
 	"github.com/smsswatch/smsswatch/stream"
+	"github.com/smsswatch/smsswatch/stream/alert"
 )
 
 // stampSink records when the engine emitted each violation, then hands it
@@ -134,7 +135,7 @@ func BenchmarkLoadPipeline(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer pc.Close()
-	payload := stream.AppendAlert(nil, benchViolation())
+	payload := alert.AppendAlert(nil, benchViolation())
 	sink := &stampSink{next: pub, sent: make(map[uint64]time.Time, 2*pacedBursts)}
 	var probeMu sync.Mutex
 	probeSent := make(map[string]time.Time, 2*pacedBursts)

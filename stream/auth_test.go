@@ -21,6 +21,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
+
+	"github.com/smsswatch/smsswatch/stream/natsserver"
 )
 
 // checkNoSecret fails if any secret appears in the error or the log.
@@ -44,10 +46,10 @@ func checkNoSecret(t *testing.T, err error, log string, secrets ...string) {
 // or the log.
 func TestWrongPassword(t *testing.T) {
 	const user, pass, token = "sensor", "correct-horse-battery", "s3cr3t-t0ken-value"
-	srv := startServer(t, ServerConfig{Configure: func(o *server.Options) {
+	srv := startServer(t, natsserver.Config{Configure: func(o *server.Options) {
 		o.Username, o.Password = user, pass
 	}})
-	tsrv := startServer(t, ServerConfig{Configure: func(o *server.Options) { o.Authorization = token }})
+	tsrv := startServer(t, natsserver.Config{Configure: func(o *server.Options) { o.Authorization = token }})
 	urlPW := strings.Replace(srv.URL(), "nats://", "nats://sensor:wrong-url-password@", 1)
 	cases := []struct {
 		name    string
@@ -108,7 +110,7 @@ func TestNKeyAuth(t *testing.T) {
 	if err := os.WriteFile(bad, otherSeed, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := startServer(t, ServerConfig{Configure: func(o *server.Options) {
+	srv := startServer(t, natsserver.Config{Configure: func(o *server.Options) {
 		o.Nkeys = []*server.NkeyUser{{Nkey: pub}}
 	}})
 	var logBuf syncBuffer
@@ -137,7 +139,7 @@ func TestMutualTLS(t *testing.T) {
 	caCert, caKey := makeCert(t, dir, "ca", nil, nil, true)
 	makeCert(t, dir, "server", caCert, caKey, false)
 	makeCert(t, dir, "client", caCert, caKey, false)
-	srv := startServer(t, ServerConfig{Configure: func(o *server.Options) {
+	srv := startServer(t, natsserver.Config{Configure: func(o *server.Options) {
 		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{
 			CertFile: filepath.Join(dir, "server.pem"), KeyFile: filepath.Join(dir, "server-key.pem"),
 			CaFile: filepath.Join(dir, "ca.pem"), Verify: true,
@@ -240,8 +242,8 @@ func TestCredentialsNeverLogged(t *testing.T) {
 	var logBuf syncBuffer
 	log := zerolog.New(&logBuf).Level(zerolog.TraceLevel)
 	port := freePort(t)
-	tokenServer := func() *Server {
-		return startServer(t, ServerConfig{Port: port, Logger: &log, Configure: func(o *server.Options) { o.Authorization = token }})
+	tokenServer := func() *natsserver.Server {
+		return startServer(t, natsserver.Config{Port: port, Logger: &log, Configure: func(o *server.Options) { o.Authorization = token }})
 	}
 	srv := tokenServer()
 	tokenURL := strings.Replace(srv.URL(), "nats://", "nats://"+token+"@", 1)
@@ -266,7 +268,7 @@ func TestCredentialsNeverLogged(t *testing.T) {
 	}
 
 	// Failures: every credential form refused, and a server that is gone.
-	userPassServer := startServer(t, ServerConfig{Logger: &log, Configure: func(o *server.Options) {
+	userPassServer := startServer(t, natsserver.Config{Logger: &log, Configure: func(o *server.Options) {
 		o.Username, o.Password = "sensor", "right-password"
 	}})
 	failures := []ConnConfig{

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/smsswatch/smsswatch/stream/natsserver"
 )
 
 // TestClusterNodeKilled: a 3-node cluster (routes on loopback) with a
@@ -20,9 +22,9 @@ func TestClusterNodeKilled(t *testing.T) {
 	for _, p := range ports {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
 	}
-	nodes := make([]*Server, 3)
+	nodes := make([]*natsserver.Server, 3)
 	for i := range nodes {
-		nodes[i] = startServer(t, ServerConfig{
+		nodes[i] = startServer(t, natsserver.Config{
 			Name: fmt.Sprintf("n%d", i+1), JetStream: true, StoreDir: t.TempDir(),
 			ClusterName: "smsswatch-test", ClusterPort: ports[i], Routes: routes,
 		})

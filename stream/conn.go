@@ -3,10 +3,14 @@ package stream
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -268,26 +272,33 @@ func (c *ConnConfig) options() ([]nats.Option, error) {
 	return opts, nil
 }
 
-// isAuthError reports whether err is the server refusing the credentials.
+// isAuthError reports whether err is the server refusing the credentials
+// (nats.go's protocol errors compare equal to these with errors.Is).
 func isAuthError(err error) bool {
-	if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
-		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired) {
-		return true
-	}
-	s := strings.ToLower(err.Error())
-	return strings.Contains(s, "authorization violation") || strings.Contains(s, "authentication")
+	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired)
 }
 
 // isUnreachable reports whether err means no server answered (as opposed
-// to a server that refused us), so that retrying later makes sense.
+// to a server that refused us), so that retrying later makes sense: no
+// server, a refused, reset or unroutable connection, a failed dial, a
+// connection closed under us, or a timeout.
 func isUnreachable(err error) bool {
-	if errors.Is(err, nats.ErrNoServers) || errors.Is(err, nats.ErrTimeout) {
+	for _, target := range [...]error{
+		nats.ErrNoServers, nats.ErrTimeout, io.EOF, io.ErrUnexpectedEOF,
+		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EHOSTUNREACH, syscall.ENETUNREACH,
+		os.ErrDeadlineExceeded,
+	} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
 		return true
 	}
-	s := err.Error()
-	return strings.Contains(s, "connection refused") || strings.Contains(s, "no servers available") ||
-		strings.Contains(s, "i/o timeout") || strings.Contains(s, "connection reset") ||
-		strings.Contains(s, "no route to host") || strings.Contains(s, "EOF")
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // connectError turns a nats.Connect error into one clear, secret-free error.

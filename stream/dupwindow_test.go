@@ -9,6 +9,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/smsswatch/smsswatch/stream/natsserver"
 )
 
 // TestShortDuplicateWindowIsWarned: bound to an existing stream whose
@@ -16,7 +18,7 @@ import (
 // (a retry after a longer outage could be stored twice); a stream it
 // creates gets its window.
 func TestShortDuplicateWindowIsWarned(t *testing.T) {
-	srv := startServer(t, ServerConfig{JetStream: true, StoreDir: t.TempDir()})
+	srv := startServer(t, natsserver.Config{JetStream: true, StoreDir: t.TempDir()})
 	nc, err := nats.Connect(srv.URL())
 	if err != nil {
 		t.Fatal(err)

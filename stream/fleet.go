@@ -54,6 +54,9 @@ type HeartbeatCounters struct {
 	SpoolDropped     uint64 `json:"spool_dropped"`
 	PublishTruncated uint64 `json:"publish_truncated"`
 	PublishOversized uint64 `json:"publish_oversized"`
+	ClockSteps       uint64 `json:"clock_steps"`
+	CanaryMissed     uint64 `json:"canary_missed"`
+	ExitsLost        uint64 `json:"exits_lost"`
 }
 
 // ErrNotHeartbeat is returned by ParseHeartbeat for a message that is not
@@ -315,7 +318,7 @@ func (f *Fleet) SilentCount() int {
 // heartbeat is escaped for a terminal and cannot hold a space.
 func (f *Fleet) WriteTable(w io.Writer, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tVERSION\tUPTIME\tEVENTS\tVIOLATIONS\tDROPS\tLOST\tQUEUE\tSPOOL\tALERTS-DROPPED\tSEEN-AGO\tSTATUS")
+	fmt.Fprintln(tw, "HOST\tVERSION\tUPTIME\tEVENTS\tVIOLATIONS\tDROPS\tLOST\tCLOCK-STEPS\tCANARY-MISSED\tEXITS-LOST\tQUEUE\tSPOOL\tALERTS-DROPPED\tSEEN-AGO\tSTATUS")
 	for _, h := range f.sorted() {
 		c := h.Last.Smsswatch
 		status := "ok"
@@ -331,8 +334,8 @@ func (f *Fleet) WriteTable(w io.Writer, now time.Time) error {
 			version = fleetCell(c.Version, 32)
 			uptime = fleetDuration(time.Duration(c.UptimeS) * time.Second)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", fleetCell(h.Name, 64), version, uptime,
-			c.Events, c.Violations, c.Drops, c.LostEvents, c.QueueDepth, c.SpoolDepth, c.PublishDrops+c.SpoolDropped, seen, status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", fleetCell(h.Name, 64), version, uptime,
+			c.Events, c.Violations, c.Drops, c.LostEvents, c.ClockSteps, c.CanaryMissed, c.ExitsLost, c.QueueDepth, c.SpoolDepth, c.PublishDrops+c.SpoolDropped, seen, status)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -394,7 +397,7 @@ func fleetCell(s string, limit int) string {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
-			b = append(b, '\\', 'x', hexDigits[s[i]>>4], hexDigits[s[i]&0xf])
+			b = fmt.Appendf(b, `\x%02x`, s[i])
 		case r == ' ':
 			b = append(b, `\x20`...)
 		case r > 0xffff && unicode.In(r, unicode.Cf):

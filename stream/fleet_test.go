@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/smsswatch/smsswatch/stream/natsserver"
 )
 
 // hbJSON is a heartbeat as a Publisher writes it; periodMS 0 leaves the
@@ -25,7 +27,7 @@ func hbJSON(host, version string, periodMS int64, events uint64) []byte {
 	}
 	return fmt.Appendf(nil, `{"@timestamp":"2025-03-04T05:06:07.5Z","event":{"kind":"metric","module":"smsswatch","dataset":"smsswatch.heartbeat"},`+
 		`"host":{"name":%s},"smsswatch":{"schema_version":2,"version":%s,"uptime_s":3725%s,"events":%d,"violations":2,"drops":3,"lost_events":4,`+
-		`"queue_depth":5,"published":2,"publish_drops":6,"spool_depth":7,"spool_bytes":100,"spool_dropped":1}}`, jsonString(host), jsonString(version), period, events)
+		`"clock_steps":8,"canary_missed":9,"exits_lost":10,"queue_depth":5,"published":2,"publish_drops":6,"spool_depth":7,"spool_bytes":100,"spool_dropped":1}}`, jsonString(host), jsonString(version), period, events)
 }
 
 func jsonString(s string) []byte {
@@ -43,7 +45,7 @@ func TestFleetParseHeartbeat(t *testing.T) {
 	}
 	c := hb.Smsswatch
 	if hb.Host.Name != "WS01.corp" || c.Version != "1.2.3" || c.HeartbeatMS != 500 || c.Events != 42 || c.Violations != 2 ||
-		c.Drops != 3 || c.LostEvents != 4 || c.QueueDepth != 5 || c.PublishDrops != 6 || c.SpoolDepth != 7 || c.UptimeS != 3725 ||
+		c.Drops != 3 || c.LostEvents != 4 || c.ClockSteps != 8 || c.CanaryMissed != 9 || c.ExitsLost != 10 || c.QueueDepth != 5 || c.PublishDrops != 6 || c.SpoolDepth != 7 || c.UptimeS != 3725 ||
 		!hb.Timestamp.Equal(time.Date(2025, 3, 4, 5, 6, 7, 5e8, time.UTC)) {
 		t.Errorf("%+v", hb)
 	}
@@ -225,24 +227,24 @@ func TestFleetTable(t *testing.T) {
 		t.Fatalf("%d lines:\n%s", len(lines), out)
 	}
 	for _, want := range []string{
-		"HOST ", "VERSION", "UPTIME", "EVENTS", "VIOLATIONS", "DROPS", "LOST", "QUEUE", "SPOOL", "SEEN-AGO", "STATUS",
+		"HOST ", "VERSION", "UPTIME", "EVENTS", "VIOLATIONS", "DROPS", "LOST", "CLOCK-STEPS", "CANARY-MISSED", "EXITS-LOST", "QUEUE", "SPOOL", "SEEN-AGO", "STATUS",
 	} {
 		if !strings.Contains(lines[0], want) {
 			t.Errorf("header %q lacks %q", lines[0], want)
 		}
 	}
 	fields := strings.Fields(lines[2]) // ws01_corp sorts after ev...
-	want := []string{"WS01.corp", "1.2.3", "1h02m", "1000", "2", "3", "4", "5", "7", "7", "31s", "SILENT"}
+	want := []string{"WS01.corp", "1.2.3", "1h02m", "1000", "2", "3", "4", "8", "9", "10", "5", "7", "7", "31s", "SILENT"}
 	if strings.Join(fields, " ") != strings.Join(want, " ") {
 		t.Errorf("row %q\nwant %q", fields, want)
 	}
-	if f := strings.Fields(lines[1]); len(f) != 12 || f[11] != "ok" || f[0] != `ev\u001b]52;c;SGk=\u0007il\u202e\u000aHOST\x20ok` || f[1] != `9\u001b[2J` {
+	if f := strings.Fields(lines[1]); len(f) != 15 || f[14] != "ok" || f[0] != `ev\u001b]52;c;SGk=\u0007il\u202e\u000aHOST\x20ok` || f[1] != `9\u001b[2J` {
 		t.Errorf("hostile row %q", f)
 	}
 	if f := strings.Fields(lines[3]); f[0] != "ws02" {
 		t.Errorf("mismatched row %q", f)
 	}
-	if f := strings.Fields(lines[4]); len(f) != 12 || f[0] != `ws03\u00a0ok\u3000x\u200by\U000e0001` || f[1] != `1\u2003ok` {
+	if f := strings.Fields(lines[4]); len(f) != 15 || f[0] != `ws03\u00a0ok\u3000x\u200by\U000e0001` || f[1] != `1\u2003ok` {
 		t.Errorf("spaces row %q", f)
 	}
 	if !strings.Contains(lines[5], "1 heartbeat(s) naming another host") {
@@ -308,7 +310,7 @@ func lastTable(out string) map[string][]string {
 	rows := map[string][]string{}
 	for _, l := range strings.Split(out[i:], "\n")[1:] {
 		f := strings.Fields(l)
-		if len(f) == 12 && f[0] != "HOST" {
+		if len(f) == 15 && f[0] != "HOST" {
 			rows[f[0]] = f
 		} else if len(f) == 0 || strings.HasPrefix(l, "(") {
 			break
@@ -349,7 +351,7 @@ func silentLines(out string) []string {
 // default period is 10 s, tells that one silent from the period its
 // heartbeats announce, and only it; the others stay ok.
 func TestFleetWatchRealServer(t *testing.T) {
-	s := startServer(t, ServerConfig{})
+	s := startServer(t, natsserver.Config{})
 	const period = 100 * time.Millisecond
 	var out syncBuffer
 	ready := make(chan struct{})
@@ -366,7 +368,7 @@ func TestFleetWatchRealServer(t *testing.T) {
 	defer closePublisher(t, ps[2], 5*time.Second)
 	eventually(t, 10*time.Second, "all three hosts ok in the table", func() bool {
 		rows := lastTable(out.String())
-		return len(rows) == 3 && cell(rows, "WS01.corp", 11) == "ok" && cell(rows, "WS02.corp", 11) == "ok" && cell(rows, "DC01", 11) == "ok"
+		return len(rows) == 3 && cell(rows, "WS01.corp", 14) == "ok" && cell(rows, "WS02.corp", 14) == "ok" && cell(rows, "DC01", 14) == "ok"
 	})
 	closePublisher(t, ps[1], 5*time.Second)
 	eventually(t, 10*time.Second, "sensor.silent for WS02", func() bool { return len(silentLines(out.String())) > 0 })
@@ -389,9 +391,9 @@ func TestFleetWatchRealServer(t *testing.T) {
 		t.Errorf("period %q quiet %q (%v) in %q", per, quiet, err, ls[0])
 	}
 	eventually(t, 10*time.Second, "a table with WS02 SILENT", func() bool {
-		return cell(lastTable(out.String()), "WS02.corp", 11) == "SILENT"
+		return cell(lastTable(out.String()), "WS02.corp", 14) == "SILENT"
 	})
-	if rows := lastTable(out.String()); cell(rows, "WS01.corp", 11) != "ok" || cell(rows, "DC01", 11) != "ok" {
+	if rows := lastTable(out.String()); cell(rows, "WS01.corp", 14) != "ok" || cell(rows, "DC01", 14) != "ok" {
 		t.Errorf("healthy hosts %q %q", rows["WS01.corp"], rows["DC01"])
 	}
 	cancel()
@@ -411,7 +413,7 @@ func TestFleetWatchRealServer(t *testing.T) {
 // (quiet=301ms: had it been told at 300 ms the line would say so), and the
 // healthy sensors never are.
 func TestFleetWatchRealServerThreeHeartbeats(t *testing.T) {
-	s := startServer(t, ServerConfig{})
+	s := startServer(t, natsserver.Config{})
 	const period = 100 * time.Millisecond
 	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	var offset atomic.Int64
@@ -451,8 +453,8 @@ func TestFleetWatchRealServerThreeHeartbeats(t *testing.T) {
 		offset.Store(int64(to))
 		eventually(t, 10*time.Second, fmt.Sprintf("at +%v: WS01, DC01 heard now, WS02 %s", to, ws02), func() bool {
 			rows := lastTable(out.String())
-			return row(rows, "WS01.corp", 10) == "0ms ok" && row(rows, "DC01", 10) == "0ms ok" &&
-				row(rows, "WS02.corp", 10) == ws02
+			return row(rows, "WS01.corp", 13) == "0ms ok" && row(rows, "DC01", 13) == "0ms ok" &&
+				row(rows, "WS02.corp", 13) == ws02
 		})
 	}
 	step(period, "100ms ok")
@@ -468,9 +470,9 @@ func TestFleetWatchRealServerThreeHeartbeats(t *testing.T) {
 		t.Fatalf("silent lines %q, want one with %q", ls, want)
 	}
 	eventually(t, 10*time.Second, "a table with WS02 SILENT", func() bool {
-		return cell(lastTable(out.String()), "WS02.corp", 11) == "SILENT"
+		return cell(lastTable(out.String()), "WS02.corp", 14) == "SILENT"
 	})
-	if rows := lastTable(out.String()); cell(rows, "WS01.corp", 11) != "ok" || cell(rows, "DC01", 11) != "ok" {
+	if rows := lastTable(out.String()); cell(rows, "WS01.corp", 14) != "ok" || cell(rows, "DC01", 14) != "ok" {
 		t.Errorf("healthy hosts %q %q", rows["WS01.corp"], rows["DC01"])
 	}
 	cancel()
@@ -486,7 +488,7 @@ func TestFleetWatchRealServerThreeHeartbeats(t *testing.T) {
 // sensor stops during the window or an expected one is never heard, and
 // nil when all are heard.
 func TestFleetWatchOnce(t *testing.T) {
-	s := startServer(t, ServerConfig{})
+	s := startServer(t, natsserver.Config{})
 	const period = 100 * time.Millisecond
 	ps := startSensors(t, s.URL(), period, nil, "a1", "a2")
 	defer closePublisher(t, ps[0], 5*time.Second)

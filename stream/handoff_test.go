@@ -22,7 +22,7 @@ func TestSlotRingOrderAcrossGoroutines(t *testing.T) {
 				runtime.Gosched()
 				continue
 			}
-			if it.key != uint64(got) || it.buf[0] != byte(got) {
+			if it.Key != uint64(got) || it.Buf[0] != byte(got) {
 				done <- -got - 1
 				return
 			}
@@ -32,8 +32,8 @@ func TestSlotRingOrderAcrossGoroutines(t *testing.T) {
 	}()
 	full := 0
 	for i := range items {
-		items[i].key = uint64(i)
-		items[i].buf = []byte{byte(i)}
+		items[i].Key = uint64(i)
+		items[i].Buf = []byte{byte(i)}
 		for !r.push(&items[i]) {
 			full++
 			runtime.Gosched()

@@ -15,6 +15,8 @@ import (
 
 	"github.com/smsswatch/smsswatch/detect"
 	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/stream/internal/sample"
+	"github.com/smsswatch/smsswatch/stream/natsserver"
 )
 
 // eventually polls cond until it holds or the deadline passes.
@@ -40,9 +42,9 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func startServer(t testing.TB, cfg ServerConfig) *Server {
+func startServer(t testing.TB, cfg natsserver.Config) *natsserver.Server {
 	t.Helper()
-	s, err := StartServer(cfg)
+	s, err := natsserver.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +59,7 @@ func testLog(t testing.TB) zerolog.Logger {
 
 // violation returns the i-th test violation; its dedupe key is i+1.
 func violation(i int) *detect.Violation {
-	v := sampleViolation()
+	v := sample.Violation()
 	v.DedupeKey = uint64(i) + 1
 	v.Message = "violation " + strconv.Itoa(i)
 	v.Process.PID = uint32(i)

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/smsswatch/smsswatch/detect"
+	"github.com/smsswatch/smsswatch/stream/alert"
+	"github.com/smsswatch/smsswatch/stream/natsserver"
 )
 
 // BenchmarkPublishPath measures, in one run over the same in-process
@@ -61,7 +64,7 @@ func BenchmarkPublishPath(b *testing.B) {
 		// Encoding alone.
 		t2 := time.Now()
 		for range k {
-			enc = AppendAlert(enc[:0], v)
+			enc = alert.AppendAlert(enc[:0], v)
 		}
 		encode += time.Since(t2)
 
@@ -156,9 +159,9 @@ const callBurst = DefaultQueueSize / 4
 // the publish benchmarks send, a raw nats.go connection (closed with the
 // benchmark) and the message that connection publishes: the same subject,
 // Nats-Msg-Id header and alert bytes the publisher would send.
-func rawBaseline(b *testing.B) (*Server, *detect.Violation, *nats.Conn, *nats.Msg) {
+func rawBaseline(b *testing.B) (*natsserver.Server, *detect.Violation, *nats.Conn, *nats.Msg) {
 	b.Helper()
-	srv := startServer(b, ServerConfig{})
+	srv := startServer(b, natsserver.Config{})
 	v := violation(1)
 	subj := ViolationSubject(DefaultSubjectPrefix, v.Host, v.Rule.ID())
 	nc, err := nats.Connect(srv.URL())
@@ -166,7 +169,7 @@ func rawBaseline(b *testing.B) (*Server, *detect.Violation, *nats.Conn, *nats.Ms
 		b.Fatal(err)
 	}
 	b.Cleanup(nc.Close)
-	msg := &nats.Msg{Subject: subj, Data: AppendAlert(nil, v), Header: nats.Header{HeaderMsgID: []string{"0123456789abcdef"}}}
+	msg := &nats.Msg{Subject: subj, Data: alert.AppendAlert(nil, v), Header: nats.Header{HeaderMsgID: []string{"0123456789abcdef"}}}
 	return srv, v, nc, msg
 }
 
@@ -212,7 +215,7 @@ func reportCPU(b *testing.B, n int, raw, path time.Duration) {
 //
 //	go test -run XXX -bench PublishPathJetStream -benchtime 100000x ./stream/
 func BenchmarkPublishPathJetStream(b *testing.B) {
-	srv := startServer(b, ServerConfig{JetStream: true})
+	srv := startServer(b, natsserver.Config{JetStream: true})
 	p := newPublisher(b, Config{Conn: ConnConfig{URL: srv.URL()}, Logger: zerolog.Nop(), Heartbeat: -1,
 		JetStream: true, QueueSize: benchQueue(b.N), MaxInflight: 1024})
 	defer closePublisher(b, p, 10*time.Second)
@@ -222,7 +225,7 @@ func BenchmarkPublishPathJetStream(b *testing.B) {
 		time.Sleep(time.Millisecond)
 	}
 	subj := ViolationSubject(DefaultSubjectPrefix, v.Host, v.Rule.ID())
-	payload := AppendAlert(nil, v)
+	payload := alert.AppendAlert(nil, v)
 	n := b.N
 
 	nc, err := nats.Connect(srv.URL())
@@ -237,7 +240,7 @@ func BenchmarkPublishPathJetStream(b *testing.B) {
 	runtime.GC()
 	c0, t0 := processCPU(), time.Now()
 	for i := 0; i < n; i++ {
-		id := string(appendHex16(nil, uint64(1<<40+i)))
+		id := fmt.Sprintf("%016x", uint64(1<<40+i))
 		m := &nats.Msg{Subject: subj, Data: payload, Header: nats.Header{HeaderMsgID: []string{id}}}
 		if _, err := js.PublishMsgAsync(m); err != nil {
 			b.Fatal(err)

@@ -13,12 +13,13 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/smsswatch/smsswatch/detect"
+	"github.com/smsswatch/smsswatch/stream/natsserver"
 )
 
 // TestSubjectsAndWildcards: alerts land on prefix.violations.<host>.<rule>
 // and the documented wildcards select them.
 func TestSubjectsAndWildcards(t *testing.T) {
-	s := startServer(t, ServerConfig{})
+	s := startServer(t, natsserver.Config{})
 	nc, err := nats.Connect(s.URL())
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +102,7 @@ func TestSanitizeHost(t *testing.T) {
 // TestCoreDeliveryAndHeartbeat: core NATS delivery carries the dedupe key
 // header; heartbeats carry the caller's counters and the publisher's.
 func TestCoreDeliveryAndHeartbeat(t *testing.T) {
-	s := startServer(t, ServerConfig{})
+	s := startServer(t, natsserver.Config{})
 	nc, err := nats.Connect(s.URL())
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +114,8 @@ func TestCoreDeliveryAndHeartbeat(t *testing.T) {
 		Conn: ConnConfig{URL: s.URL()}, Logger: testLog(t), Host: "Sensor.One", Version: "1.2.3",
 		Heartbeat: 50 * time.Millisecond,
 		Counters: func() Counters {
-			return Counters{Events: 1000, Violations: 7, Drops: 3, LostEvents: 2, QueueDepth: 5}
+			return Counters{Events: 1000, Violations: 7, Drops: 3, LostEvents: 2, QueueDepth: 5,
+				ClockSteps: 4, CanaryMissed: 6, ExitsLost: 8}
 		},
 	})
 	const n = 500
@@ -143,6 +145,7 @@ func TestCoreDeliveryAndHeartbeat(t *testing.T) {
 	}
 	for k, want := range map[string]any{
 		"events": 1000.0, "violations": 7.0, "drops": 3.0, "lost_events": 2.0, "queue_depth": 5.0,
+		"clock_steps": 4.0, "canary_missed": 6.0, "exits_lost": 8.0,
 		"version": "1.2.3", "spool_depth": 0.0, "spool_dropped": 0.0, "publish_drops": 0.0,
 	} {
 		if got := hb.Smsswatch[k]; got != want {
@@ -161,7 +164,7 @@ func TestCoreDeliveryAndHeartbeat(t *testing.T) {
 func TestJetStreamBrokerRestart(t *testing.T) {
 	port := freePort(t)
 	store := t.TempDir()
-	srv := startServer(t, ServerConfig{Port: port, JetStream: true, StoreDir: store})
+	srv := startServer(t, natsserver.Config{Port: port, JetStream: true, StoreDir: store})
 	p := newPublisher(t, Config{
 		Conn: ConnConfig{URL: srv.URL()}, Logger: testLog(t), JetStream: true,
 		SpoolDir: t.TempDir(), Heartbeat: -1, AckTimeout: 2 * time.Second,
@@ -183,7 +186,7 @@ func TestJetStreamBrokerRestart(t *testing.T) {
 	srv.Shutdown()
 	down := sent.Load()
 	time.Sleep(100 * time.Millisecond) // the engine goes on meanwhile
-	srv = startServer(t, ServerConfig{Port: port, JetStream: true, StoreDir: store})
+	srv = startServer(t, natsserver.Config{Port: port, JetStream: true, StoreDir: store})
 	t.Logf("server down from violation %d to %d", down, sent.Load())
 	<-done
 	eventually(t, 30*time.Second, "all acknowledged", func() bool {
@@ -222,7 +225,7 @@ func TestSpoolSurvivesSensorRestart(t *testing.T) {
 	for i := n / 2; i < n; i++ {
 		p2.Violation(violation(i))
 	}
-	srv := startServer(t, ServerConfig{Port: port, JetStream: true})
+	srv := startServer(t, natsserver.Config{Port: port, JetStream: true})
 	eventually(t, 30*time.Second, "spool drained", func() bool {
 		st := p2.Stats()
 		return st.Published >= n && st.SpoolDepth == 0 && st.Inflight == 0
@@ -236,7 +239,7 @@ func TestSpoolSurvivesSensorRestart(t *testing.T) {
 // server's own message count: core NATS gives subscribers no history).
 func TestCoreReconnectDeliversSpool(t *testing.T) {
 	port := freePort(t)
-	srv := startServer(t, ServerConfig{Port: port})
+	srv := startServer(t, natsserver.Config{Port: port})
 	p := newPublisher(t, Config{Conn: ConnConfig{URL: srv.URL()}, Logger: testLog(t), Heartbeat: -1})
 	srv.Shutdown()
 	eventually(t, 5*time.Second, "publisher sees the disconnect", func() bool { return !p.Stats().Connected })
@@ -245,7 +248,7 @@ func TestCoreReconnectDeliversSpool(t *testing.T) {
 		p.Violation(violation(i))
 	}
 	eventually(t, 5*time.Second, "spooled", func() bool { return p.Stats().SpoolDepth == n })
-	srv = startServer(t, ServerConfig{Port: port})
+	srv = startServer(t, natsserver.Config{Port: port})
 	eventually(t, 10*time.Second, "spool delivered", func() bool {
 		st := p.Stats()
 		return st.SpoolDepth == 0 && st.Inflight == 0 && st.Published == n
@@ -315,7 +318,7 @@ func TestViolationNeverBlocks(t *testing.T) {
 // problem, not the engine's: the publisher publishes everything and the
 // durable JetStream consumer used by tail gets every alert in the end.
 func TestSlowConsumer(t *testing.T) {
-	srv := startServer(t, ServerConfig{JetStream: true})
+	srv := startServer(t, natsserver.Config{JetStream: true})
 	nc, err := nats.Connect(srv.URL(), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 	if err != nil {
 		t.Fatal(err)
@@ -398,7 +401,7 @@ func TestSpoolFullDropsOldest(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	kept := int(st.SpoolDepth)
-	srv := startServer(t, ServerConfig{Port: port, JetStream: true})
+	srv := startServer(t, natsserver.Config{Port: port, JetStream: true})
 	nc, err := nats.Connect(srv.URL())
 	if err != nil {
 		t.Fatal(err)

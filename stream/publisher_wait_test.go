@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/smsswatch/smsswatch/stream/natsserver"
 )
 
 // TestViolationWaitNeverDrops: with a queue of 8 slots and a JetStream
@@ -13,7 +15,7 @@ import (
 func TestViolationWaitNeverDrops(t *testing.T) {
 	const n = 3000
 	for _, wait := range []bool{false, true} {
-		srv := startServer(t, ServerConfig{JetStream: true, StoreDir: t.TempDir()})
+		srv := startServer(t, natsserver.Config{JetStream: true, StoreDir: t.TempDir()})
 		p := newPublisher(t, Config{Conn: ConnConfig{URL: srv.URL()}, Logger: testLog(t), JetStream: true,
 			Heartbeat: -1, QueueSize: 8})
 		for i := 0; i < n; i++ {

@@ -1,6 +1,8 @@
 package stream
 
 import (
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -47,11 +49,9 @@ func appendHostToken(dst []byte, host string) []byte {
 		if len(dst)-start >= maxHostToken {
 			dst = dst[:start+maxHostToken-9]
 			dst = append(dst, '~')
-			h := fnv32(host)
-			for shift := 28; shift >= 0; shift -= 4 {
-				dst = append(dst, hexDigits[(h>>uint(shift))&0xf])
-			}
-			return dst
+			var h [4]byte
+			binary.BigEndian.PutUint32(h[:], fnv32(host))
+			return hex.AppendEncode(dst, h[:])
 		}
 		dst = append(dst, c)
 		i += size

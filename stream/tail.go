@@ -3,6 +3,7 @@ package stream
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/smsswatch/smsswatch/etw"
 )
 
 // TailConfig configures Tail.
@@ -288,7 +291,7 @@ func (p *printer) print(subject string, data []byte) error {
 		b, err = appendSafeJSON(b, data)
 		if err != nil {
 			b = append(b, `{"smsswatch_tail_error":"not JSON","subject":`...)
-			b = appendString(b, subject)
+			b = etw.AppendJSONString(b, subject)
 			b = append(b, '}')
 		}
 		b = append(b, '\n')
@@ -455,9 +458,9 @@ func appendSanitized(b []byte, s string, limit int) []byte {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
-			b = append(b, '\\', 'x', hexDigits[s[i]>>4], hexDigits[s[i]&0xf])
+			b = hex.AppendEncode(append(b, '\\', 'x'), []byte{s[i]})
 		case dangerous(r):
-			b = append(b, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
+			b = hex.AppendEncode(append(b, '\\', 'u'), []byte{byte(r >> 8), byte(r)})
 		default:
 			b = append(b, s[i:i+size]...)
 		}
@@ -493,7 +496,7 @@ func appendSafeJSON(b []byte, data []byte) ([]byte, error) {
 		case r == utf8.RuneError && size == 1:
 			b = append(b, `\ufffd`...)
 		case dangerous(r):
-			b = append(b, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
+			b = hex.AppendEncode(append(b, '\\', 'u'), []byte{byte(r >> 8), byte(r)})
 		default:
 			b = append(b, raw[i:i+size]...)
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/smsswatch/smsswatch/stream/natsserver"
 )
 
 // blockingWriter blocks every write until released.
@@ -22,7 +24,7 @@ func (b *blockingWriter) Write(p []byte) (int, error) {
 // stuck loses alerts as a slow consumer; it reports exactly how many, and
 // printed + lost is what was sent.
 func TestCoreTailCountsWhatASlowReaderLost(t *testing.T) {
-	srv := startServer(t, ServerConfig{})
+	srv := startServer(t, natsserver.Config{})
 	var lost, printed atomic.Int64
 	ready := make(chan struct{})
 	w := &blockingWriter{release: make(chan struct{})}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/smsswatch/smsswatch/detect"
+	"github.com/smsswatch/smsswatch/stream/natsserver"
 )
 
 // evilViolation carries terminal escapes, newlines, bidi overrides, C1
@@ -39,7 +40,7 @@ func checkTerminalSafe(t *testing.T, out string) {
 // normal one are published, and returns its output.
 func runTail(t *testing.T, cfg TailConfig, alerts int) string {
 	t.Helper()
-	srv := startServer(t, ServerConfig{})
+	srv := startServer(t, natsserver.Config{})
 	cfg.Conn = ConnConfig{URL: srv.URL()}
 	var out syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -89,7 +90,7 @@ func TestTailJSONSanitized(t *testing.T) {
 	out := runTail(t, TailConfig{JSON: true, Rule: "smss.image_path"}, 2)
 	checkTerminalSafe(t, out)
 	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
-		var d decoded
+		var d alertDoc
 		if err := json.Unmarshal([]byte(line), &d); err != nil {
 			t.Fatalf("line %q: %v", line, err)
 		}
@@ -98,7 +99,7 @@ func TestTailJSONSanitized(t *testing.T) {
 		}
 	}
 	// Decoded values still carry the original characters (escaped, not lost).
-	var d decoded
+	var d alertDoc
 	_ = json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &d)
 	if !strings.Contains(d.Host.Name, "\x1b[2J") || !strings.Contains(d.Host.Name, "\u202e") {
 		t.Errorf("host.name lost its characters: %q", d.Host.Name)

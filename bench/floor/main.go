@@ -59,7 +59,7 @@ func scan(name string) (lines, found int64, err error) {
 		}
 		if len(line) > 0 {
 			lines++
-			if bytes.Index(line, key) >= 0 {
+			if bytes.Contains(line, key) {
 				found++
 			}
 		}

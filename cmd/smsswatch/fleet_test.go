@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/smsswatch/smsswatch/stream"
+	"github.com/smsswatch/smsswatch/stream/natsserver"
 )
 
 // fleetPeriod is the test sensors' heartbeat period (above the CLI's
@@ -47,7 +48,7 @@ func startSensor(t *testing.T, url, host string) (stop func()) {
 
 // fleetListening reports whether a subscriber of every heartbeat (the
 // fleet's PREFIX.heartbeat.*) is in place on srv.
-func fleetListening(t *testing.T, srv *stream.Server) bool {
+func fleetListening(t *testing.T, srv *natsserver.Server) bool {
 	t.Helper()
 	sz, err := srv.NATSServer().Subsz(&server.SubszOptions{Subscriptions: true, Test: "smsswatch.heartbeat.probe"})
 	if err != nil {
@@ -74,7 +75,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // fleetRow returns the fields of host's row in a fleet table.
 func fleetRow(out, host string) []string {
 	for _, l := range strings.Split(out, "\n") {
-		if f := strings.Fields(l); len(f) == 12 && f[0] == host {
+		if f := strings.Fields(l); len(f) == 15 && f[0] == host {
 			return f
 		}
 	}
@@ -85,7 +86,7 @@ func fleetRow(out, host string) []string {
 // server with real sensors: exit 0 when every host is heard, 1 when an
 // expected host never is or a sensor stops during the window.
 func TestFleetOnce(t *testing.T) {
-	srv, err := stream.StartServer(stream.ServerConfig{})
+	srv, err := natsserver.Start(natsserver.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,12 +165,12 @@ func TestFleetOnce(t *testing.T) {
 				t.Errorf("silent %q, want %q\n%s", silent, c.silent, o)
 			}
 			for _, h := range c.silent {
-				if f := fleetRow(o, h); f == nil || f[11] != "SILENT" {
+				if f := fleetRow(o, h); f == nil || f[14] != "SILENT" {
 					t.Errorf("row of %s: %q\n%s", h, f, o)
 				}
 			}
 			for _, h := range c.ok {
-				if f := fleetRow(o, h); f == nil || f[11] != "ok" || f[1] != "9.9.9" {
+				if f := fleetRow(o, h); f == nil || f[14] != "ok" || f[1] != "9.9.9" {
 					t.Errorf("row of %s: %q\n%s", h, f, o)
 				}
 			}
@@ -183,7 +184,7 @@ func TestFleetOnce(t *testing.T) {
 // TestFleetInterrupted: a --once check interrupted (Ctrl-C, service stop)
 // before its end judged nothing: exit 2, not 0.
 func TestFleetInterrupted(t *testing.T) {
-	srv, err := stream.StartServer(stream.ServerConfig{})
+	srv, err := natsserver.Start(natsserver.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 
-	"github.com/smsswatch/smsswatch/detect"
 	"github.com/smsswatch/smsswatch/detect/recorded"
 	"github.com/smsswatch/smsswatch/etw"
-	"github.com/smsswatch/smsswatch/stream"
+	"github.com/smsswatch/smsswatch/stream/alert"
 )
 
 func init() {
@@ -29,44 +27,14 @@ Exit status: 0 no violation, 1 violations found, 2 error.
 // maxDedupe bounds the dedupe keys hunt remembers.
 const maxDedupe = 1 << 20
 
-// alertWriter writes each violation once (by dedupe key) as a JSON line.
-type alertWriter struct {
-	w          *bufio.Writer
-	buf        []byte
-	seen       map[uint64]struct{}
-	written    int64
-	duplicates int64
-	byRule     [detect.NumRules]int64
-	err        error
-}
-
-func newAlertWriter(w io.Writer) *alertWriter {
-	return &alertWriter{w: bufio.NewWriter(w), buf: make([]byte, 0, 4096), seen: map[uint64]struct{}{}}
-}
-
-// Violation implements detect.Sink.
-func (a *alertWriter) Violation(v *detect.Violation) {
-	if _, dup := a.seen[v.DedupeKey]; dup {
-		a.duplicates++
-		return
+// flushAlerts flushes the buffered alert lines; the first write error
+// wins.
+func flushAlerts(bw *bufio.Writer, out *alert.LineWriter) error {
+	ferr := bw.Flush()
+	if err := out.Err(); err != nil {
+		return err
 	}
-	if len(a.seen) < maxDedupe {
-		a.seen[v.DedupeKey] = struct{}{}
-	}
-	a.written++
-	a.byRule[v.Rule]++
-	a.buf = stream.AppendAlert(a.buf[:0], v)
-	a.buf = append(a.buf, '\n')
-	if _, err := a.w.Write(a.buf); err != nil && a.err == nil {
-		a.err = err
-	}
-}
-
-func (a *alertWriter) flush() error {
-	if err := a.w.Flush(); err != nil && a.err == nil {
-		a.err = err
-	}
-	return a.err
+	return ferr
 }
 
 func runHunt(ctx context.Context, args []string, io stdio) int {
@@ -93,17 +61,18 @@ func runHunt(ctx context.Context, args []string, io stdio) int {
 		fmt.Fprintf(io.err, "smsswatch hunt: %s\n", sanitizeLine(err.Error()))
 		return exitError
 	}
-	out := newAlertWriter(io.out)
+	bw := bufio.NewWriter(io.out)
+	out := alert.NewLineWriter(bw, maxDedupe)
 	prog := startProgress(io.err, fs.Args())
 	rec := recorded.New(det, out, recorded.Options{ReorderWindow: *window, ReorderMax: *maxBuf, Before: func(*etw.Event) { prog.add() }})
 	err = rec.Run(ctx, fs.Args())
 	prog.end()
 	if err != nil {
-		out.flush()
+		_ = flushAlerts(bw, out)
 		fmt.Fprintf(io.err, "smsswatch hunt: %s\n", sanitizeLine(err.Error()))
 		return exitError
 	}
-	if err := out.flush(); err != nil {
+	if err := flushAlerts(bw, out); err != nil {
 		fmt.Fprintf(io.err, "smsswatch hunt: write: %s\n", sanitizeLine(err.Error()))
 		return exitError
 	}
@@ -115,7 +84,7 @@ func runHunt(ctx context.Context, args []string, io stdio) int {
 	case *strict && rec.Skips().Total > 0:
 		fmt.Fprintf(io.err, "smsswatch hunt: %v\n", errStrict)
 		return exitError
-	case out.written > 0:
+	case out.Written() > 0:
 		return exitViolations
 	case damagedInputs(rec.Inputs()) > 0:
 		fmt.Fprintf(io.err, "smsswatch hunt: %d input(s) damaged (records lost); what was readable was read\n", damagedInputs(rec.Inputs()))

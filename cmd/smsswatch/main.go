@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/smsswatch/smsswatch/stream"
+	"github.com/smsswatch/smsswatch/stream/alert"
 )
 
 // Exit codes shared by every subcommand.
@@ -61,7 +61,7 @@ func main() {
 		os.Exit(exitError)
 	}()
 	host, _ := os.Hostname()
-	stream.SetAgent(stream.Agent{Name: "smsswatch", Version: version, ID: host})
+	alert.SetAgent(alert.Agent{Name: "smsswatch", Version: version, ID: host})
 	code := dispatch(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
 	stop()
 	os.Exit(code)

@@ -16,6 +16,7 @@ import (
 	"github.com/smsswatch/smsswatch/detect/recorded"
 	"github.com/smsswatch/smsswatch/etw"
 	"github.com/smsswatch/smsswatch/stream"
+	"github.com/smsswatch/smsswatch/stream/natsserver"
 )
 
 func init() {
@@ -130,7 +131,7 @@ func runReplay(ctx context.Context, args []string, io stdio) int {
 	tailCtx, stopTail := context.WithCancel(ctx)
 	defer stopTail()
 	if embedded {
-		srv, err := stream.StartServer(stream.ServerConfig{Host: "127.0.0.1", JetStream: true, Logger: &cfg.Logger})
+		srv, err := natsserver.Start(natsserver.Config{Host: "127.0.0.1", JetStream: true, Logger: &cfg.Logger})
 		if err != nil {
 			return fail(fmt.Errorf("embedded NATS server: %w", err))
 		}

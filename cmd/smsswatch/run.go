@@ -16,6 +16,7 @@ import (
 	"github.com/smsswatch/smsswatch/detect"
 	"github.com/smsswatch/smsswatch/etw"
 	"github.com/smsswatch/smsswatch/stream"
+	"github.com/smsswatch/smsswatch/stream/alert"
 )
 
 func init() {
@@ -286,13 +287,15 @@ func runPipelineEvidence(ctx context.Context, o *runOptions, src liveSource, std
 	}
 	var sinks multiSink
 	if !*o.quiet {
-		sinks = append(sinks, &lineSink{w: stdout})
+		sinks = append(sinks, alert.NewLineWriter(stdout, 0)) // unbuffered: a console shows each at once
 	}
 	var violations atomic.Uint64
+	var gauges engineGauges // the engine's counters, for the publisher's goroutine
 	counters := func() stream.Counters {
 		st := src.Stats()
 		return stream.Counters{Events: st.Handled, Violations: violations.Load(), Drops: st.Dropped,
-			LostEvents: st.LostEvents, QueueDepth: st.QueueLen}
+			LostEvents: st.LostEvents, QueueDepth: st.QueueLen,
+			ClockSteps: st.ClockSteps, CanaryMissed: st.CanaryMissed, ExitsLost: gauges.exitsLost.Load()}
 	}
 	pub, err := o.nats.publisher(src.Host(), counters, log)
 	if err != nil {
@@ -312,7 +315,8 @@ func runPipelineEvidence(ctx context.Context, o *runOptions, src liveSource, std
 
 	_ = ev.Info(evidenceStart, "smsswatch live sensor started on "+sanitizeLine(src.Host()))
 	code := exitOK
-	if err := src.Run(ctx, &evidenceHandler{next: eng, log: ev}); err != nil {
+	gauges.Engine = eng
+	if err := src.Run(ctx, &evidenceHandler{next: &gauges, log: ev}); err != nil {
 		log.Error().Err(err).Msg("live sensor")
 		code = exitError
 	}
@@ -337,9 +341,41 @@ func runPipelineEvidence(ctx context.Context, o *runOptions, src liveSource, std
 	log.Info().Uint64("events", st.Events).Uint64("handled", st.Handled).Uint64("dropped", st.Dropped).
 		Uint64("lost_events", st.LostEvents).Uint64("restarts", st.Restarts).Uint64("blind", st.Blind).
 		Uint64("clock_steps", st.ClockSteps).Uint64("canary_missed", st.CanaryMissed).
-		Uint64("exits_lost", es.Unevaluated[detect.RulePersistentChild][detect.GapExitLost]).
+		Uint64("exits_lost", exitsLost(es)).
 		Uint64("violations", violations.Load()).Msg("live sensor stopped")
 	return code
+}
+
+// engineGauges passes everything to the engine and, each time the sensor
+// advances its clock (every 250 ms at most), copies the engine's counters
+// the heartbeat reports into atomics: the engine's Stats are the sensor
+// goroutine's, the heartbeat runs on the publisher's. Advance, not each
+// event, bounds the cost of the copy.
+type engineGauges struct {
+	*detect.Engine
+	exitsLost atomic.Uint64
+}
+
+// Advance implements etw.Handler.
+func (g *engineGauges) Advance(now int64) {
+	g.Engine.Advance(now)
+	g.update()
+}
+
+// Blind implements etw.Handler.
+func (g *engineGauges) Blind(now int64, reason string) {
+	g.Engine.Blind(now, reason)
+	g.update()
+}
+
+func (g *engineGauges) update() {
+	g.exitsLost.Store(exitsLost(g.Engine.Stats()))
+}
+
+// exitsLost is how many session children's exit records the engine found
+// lost (their persistence check not made).
+func exitsLost(es detect.Stats) uint64 {
+	return es.Unevaluated[detect.RulePersistentChild][detect.GapExitLost]
 }
 
 // multiSink gives each violation to every sink.
@@ -350,18 +386,4 @@ func (m multiSink) Violation(v *detect.Violation) {
 	for _, s := range m {
 		s.Violation(v)
 	}
-}
-
-// lineSink writes each violation as one JSON alert line, unbuffered (a
-// console shows it at once). The engine calls it from one goroutine.
-type lineSink struct {
-	w   io.Writer
-	buf []byte
-}
-
-// Violation implements detect.Sink.
-func (l *lineSink) Violation(v *detect.Violation) {
-	l.buf = stream.AppendAlert(l.buf[:0], v)
-	l.buf = append(l.buf, '\n')
-	_, _ = l.w.Write(l.buf)
 }

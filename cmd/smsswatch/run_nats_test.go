@@ -12,13 +12,14 @@ import (
 
 	"github.com/smsswatch/smsswatch/etw"
 	"github.com/smsswatch/smsswatch/stream"
+	"github.com/smsswatch/smsswatch/stream/natsserver"
 )
 
 // TestRunPublishesToNATS runs the live pipeline (a scripted sensor) into an
 // embedded NATS server on the loopback interface and reads the alerts and
 // a heartbeat back.
 func TestRunPublishesToNATS(t *testing.T) {
-	srv, err := stream.StartServer(stream.ServerConfig{})
+	srv, err := natsserver.Start(natsserver.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

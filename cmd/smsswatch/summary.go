@@ -10,6 +10,7 @@ import (
 	"github.com/smsswatch/smsswatch/detect"
 	"github.com/smsswatch/smsswatch/detect/recorded"
 	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/stream/alert"
 )
 
 const (
@@ -67,10 +68,10 @@ func ruleList(rules []detect.Rule) string {
 }
 
 // writeSummary prints the human summary of a recorded run.
-func writeSummary(w io.Writer, rec *recorded.Pipeline, out *alertWriter) {
-	fmt.Fprintf(w, "smsswatch: %d file(s), %d events read, %d record(s) skipped, %d violation(s)", len(rec.Inputs()), rec.Events(), rec.Skips().Total, out.written)
-	if out.duplicates > 0 {
-		fmt.Fprintf(w, " (%d more seen again by another source)", out.duplicates)
+func writeSummary(w io.Writer, rec *recorded.Pipeline, out *alert.LineWriter) {
+	fmt.Fprintf(w, "smsswatch: %d file(s), %d events read, %d record(s) skipped, %d violation(s)", len(rec.Inputs()), rec.Events(), rec.Skips().Total, out.Written())
+	if out.Duplicates() > 0 {
+		fmt.Fprintf(w, " (%d more seen again by another source)", out.Duplicates())
 	}
 	var lost uint64
 	for _, in := range rec.Inputs() {

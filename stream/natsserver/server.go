@@ -1,4 +1,4 @@
-package stream
+package natsserver
 
 import (
 	"fmt"
@@ -12,8 +12,8 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// ServerConfig configures an embedded nats-server.
-type ServerConfig struct {
+// Config configures an embedded nats-server.
+type Config struct {
 	// Host to listen on (default 127.0.0.1).
 	Host string
 	// Port for clients; 0 picks a free port.
@@ -47,9 +47,9 @@ type Server struct {
 	storeTo string
 }
 
-// StartServer starts a nats-server in this process and waits until it
-// accepts connections.
-func StartServer(cfg ServerConfig) (*Server, error) {
+// Start starts a nats-server in this process and waits until it accepts
+// connections.
+func Start(cfg Config) (*Server, error) {
 	host := cfg.Host
 	if host == "" {
 		host = "127.0.0.1"
@@ -71,7 +71,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		if opts.StoreDir == "" {
 			dir, err := os.MkdirTemp("", "smsswatch-nats-")
 			if err != nil {
-				return nil, fmt.Errorf("stream: embedded server: %w", err)
+				return nil, fmt.Errorf("natsserver: %w", err)
 			}
 			s.tmpDir, opts.StoreDir = dir, dir
 		}
@@ -95,7 +95,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		s.cleanup()
-		return nil, fmt.Errorf("stream: embedded server: %w", err)
+		return nil, fmt.Errorf("natsserver: %w", err)
 	}
 	if cfg.Logger != nil {
 		ns.SetLoggerV2(serverLogger{cfg.Logger.With().Str("component", "nats-server").Logger()}, false, false, false)
@@ -105,7 +105,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		ns.Shutdown()
 		s.cleanup()
-		return nil, fmt.Errorf("stream: embedded server on %s did not start", net.JoinHostPort(host, strconv.Itoa(cfg.Port)))
+		return nil, fmt.Errorf("natsserver on %s did not start", net.JoinHostPort(host, strconv.Itoa(cfg.Port)))
 	}
 	return s, nil
 }

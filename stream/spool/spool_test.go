@@ -1,4 +1,4 @@
-package stream
+package spool
 
 import (
 	"fmt"
@@ -7,38 +7,38 @@ import (
 	"testing"
 )
 
-func appendN(t *testing.T, b backlog, from, n int) {
+func appendN(t *testing.T, b Backlog, from, n int) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
 		payload := fmt.Appendf(nil, `{"n":%d,"pad":"%0200d"}`, i, 0)
-		if err := b.append(uint64(i), []byte("s.violations.h.r"), payload); err != nil {
+		if err := b.Append(uint64(i), []byte("s.violations.h.r"), payload); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
 // readAll reads and commits everything, returning the keys in order.
-func readAll(t *testing.T, b backlog) []uint64 {
+func readAll(t *testing.T, b Backlog) []uint64 {
 	t.Helper()
 	var keys []uint64
-	it := &item{}
+	it := &Record{}
 	for {
-		ok, err := b.next(it)
+		ok, err := b.Next(it)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !ok {
 			return keys
 		}
-		if string(it.buf[:it.subjLen]) != "s.violations.h.r" {
-			t.Fatalf("subject %q", it.buf[:it.subjLen])
+		if string(it.Buf[:it.SubjLen]) != "s.violations.h.r" {
+			t.Fatalf("subject %q", it.Buf[:it.SubjLen])
 		}
-		want := fmt.Sprintf(`{"n":%d,`, it.key)
-		if got := string(it.buf[it.subjLen : it.subjLen+len(want)]); got != want {
-			t.Fatalf("payload %q for key %d", got, it.key)
+		want := fmt.Sprintf(`{"n":%d,`, it.Key)
+		if got := string(it.Buf[it.SubjLen : it.SubjLen+len(want)]); got != want {
+			t.Fatalf("payload %q for key %d", got, it.Key)
 		}
-		keys = append(keys, it.key)
-		b.commit(it.pos)
+		keys = append(keys, it.Key)
+		b.Commit(it.Pos)
 	}
 }
 
@@ -63,35 +63,35 @@ func TestSpoolOrderRewindReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendN(t, s, 0, 500)
-	it := &item{}
+	it := &Record{}
 	for i := 0; i < 100; i++ { // read 100, commit 40
-		if ok, _ := s.next(it); !ok {
+		if ok, _ := s.Next(it); !ok {
 			t.Fatal("short")
 		}
 		if i < 40 {
-			s.commit(it.pos)
+			s.Commit(it.Pos)
 		}
 	}
-	s.rewind()
-	if n, _ := s.depth(); n != 460 {
+	s.Rewind()
+	if n, _ := s.Depth(); n != 460 {
 		t.Fatalf("depth %d", n)
 	}
-	if err := s.close(); err != nil {
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	s, err = openSpool(dir, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := s.depth(); n != 460 {
+	if n, _ := s.Depth(); n != 460 {
 		t.Fatalf("depth after reopen %d", n)
 	}
 	appendN(t, s, 500, 10)
 	checkKeys(t, readAll(t, s), 40, 470)
-	if n, b := s.depth(); n != 0 || b != 0 {
+	if n, b := s.Depth(); n != 0 || b != 0 {
 		t.Fatalf("depth %d/%d after draining", n, b)
 	}
-	if err := s.close(); err != nil {
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	left, _ := os.ReadDir(dir)
@@ -110,11 +110,11 @@ func TestSpoolDropsOldest(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendN(t, s, 0, 20000) // ~5 MB
-	n, b := s.depth()
-	if b > max || s.dropped() == 0 || uint64(n)+s.dropped() != 20000 {
-		t.Fatalf("depth %d records %d bytes, dropped %d", n, b, s.dropped())
+	n, b := s.Depth()
+	if b > max || s.Dropped() == 0 || uint64(n)+s.Dropped() != 20000 {
+		t.Fatalf("depth %d records %d bytes, dropped %d", n, b, s.Dropped())
 	}
-	if err := s.close(); err != nil {
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	s, err = openSpool(dir, max)
@@ -126,7 +126,7 @@ func TestSpoolDropsOldest(t *testing.T) {
 	if int64(len(keys)) != n {
 		t.Fatalf("reopened spool has %d, had %d", len(keys), n)
 	}
-	_ = s.close()
+	_ = s.Close()
 }
 
 // TestSpoolTornTail: a record cut short by a crash is discarded, the rest
@@ -138,7 +138,7 @@ func TestSpoolTornTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendN(t, s, 0, 10)
-	_ = s.close()
+	_ = s.Close()
 	seg := filepath.Join(dir, segName(1))
 	st, _ := os.Stat(seg)
 	if err := os.Truncate(seg, st.Size()-7); err != nil {
@@ -150,14 +150,14 @@ func TestSpoolTornTail(t *testing.T) {
 	}
 	appendN(t, s, 9, 3)
 	checkKeys(t, readAll(t, s), 0, 12)
-	_ = s.close()
+	_ = s.Close()
 
 	// A flipped byte in the middle: exactly that record is lost, counted;
 	// what follows is read (TestSpoolFlippedByteLosesOne covers every
 	// part of a record).
 	s, _ = openSpool(dir, 1<<20)
 	appendN(t, s, 0, 10)
-	_ = s.close()
+	_ = s.Close()
 	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
 	if len(segs) != 1 {
 		t.Fatalf("segments %v", segs)
@@ -170,18 +170,18 @@ func TestSpoolTornTail(t *testing.T) {
 	_ = f.Close()
 	s, _ = openSpool(dir, 1<<20)
 	keys := readAll(t, s)
-	if len(keys) != 9 || s.dropped() != 1 {
-		t.Fatalf("after corruption read %v, dropped %d", keys, s.dropped())
+	if len(keys) != 9 || s.Dropped() != 1 {
+		t.Fatalf("after corruption read %v, dropped %d", keys, s.Dropped())
 	}
-	_ = s.close()
+	_ = s.Close()
 }
 
 func TestMemBacklog(t *testing.T) {
 	m := newMemBacklog(10 << 10)
 	appendN(t, m, 0, 100)
-	n, b := m.depth()
-	if b > 10<<10 || uint64(n)+m.dropped() != 100 {
-		t.Fatalf("depth %d/%d dropped %d", n, b, m.dropped())
+	n, b := m.Depth()
+	if b > 10<<10 || uint64(n)+m.Dropped() != 100 {
+		t.Fatalf("depth %d/%d dropped %d", n, b, m.Dropped())
 	}
 	keys := readAll(t, m)
 	checkKeys(t, keys, 100-len(keys), len(keys))

@@ -1,4 +1,4 @@
-package stream
+package alert
 
 import (
 	"sync/atomic"

@@ -1,4 +1,4 @@
-package stream
+package spool
 
 import (
 	"encoding/binary"
@@ -48,7 +48,7 @@ func TestSpoolFlippedByteLosesOne(t *testing.T) {
 					t.Fatal(err)
 				}
 				appendN(t, s, 0, n)
-				if err := s.close(); err != nil {
+				if err := s.Close(); err != nil {
 					t.Fatal(err)
 				}
 				seg := filepath.Join(dir, segName(1))
@@ -62,8 +62,8 @@ func TestSpoolFlippedByteLosesOne(t *testing.T) {
 					t.Fatal(err)
 				}
 				keys := readAll(t, s)
-				if len(keys) != n-1 || s.dropped() != 1 {
-					t.Fatalf("read %d of %d, dropped %d; want %d and 1", len(keys), n, s.dropped(), n-1)
+				if len(keys) != n-1 || s.Dropped() != 1 {
+					t.Fatalf("read %d of %d, dropped %d; want %d and 1", len(keys), n, s.Dropped(), n-1)
 				}
 				for i, k := range keys {
 					want := uint64(i)
@@ -74,7 +74,7 @@ func TestSpoolFlippedByteLosesOne(t *testing.T) {
 						t.Fatalf("record %d has key %d, want %d", i, k, want)
 					}
 				}
-				_ = s.close()
+				_ = s.Close()
 			})
 		}
 	}
@@ -117,7 +117,7 @@ func TestSpoolDamageWhileOpen(t *testing.T) {
 				t.Fatal(err)
 			}
 			appendN(t, s, 0, 100)
-			if err := s.sync(); err != nil {
+			if err := s.Sync(); err != nil {
 				t.Fatal(err)
 			}
 			seg := filepath.Join(dir, segName(1))
@@ -126,10 +126,10 @@ func TestSpoolDamageWhileOpen(t *testing.T) {
 				flipByte(t, seg, offs[v]+5) // the length: the reader must resync
 			}
 			keys := readAll(t, s)
-			if len(keys) != 100-len(c.victims) || s.dropped() != uint64(len(c.victims)) {
-				t.Fatalf("read %d, dropped %d; want %d and %d", len(keys), s.dropped(), 100-len(c.victims), len(c.victims))
+			if len(keys) != 100-len(c.victims) || s.Dropped() != uint64(len(c.victims)) {
+				t.Fatalf("read %d, dropped %d; want %d and %d", len(keys), s.Dropped(), 100-len(c.victims), len(c.victims))
 			}
-			_ = s.close()
+			_ = s.Close()
 		})
 	}
 }
@@ -154,12 +154,12 @@ func TestSpoolRefusesPlantedLinks(t *testing.T) {
 				t.Fatal(err)
 			}
 			s, err := openSpool(dir, 1<<20)
-			if !errors.Is(err, ErrSpoolUnsafe) {
+			if !errors.Is(err, ErrUnsafe) {
 				if s != nil {
 					appendN(t, s, 0, 10)
-					_ = s.close()
+					_ = s.Close()
 				}
-				t.Errorf("openSpool = %v, want ErrSpoolUnsafe", err)
+				t.Errorf("openSpool = %v, want ErrUnsafe", err)
 			}
 			checkUnchanged(t, target, precious)
 		})
@@ -179,22 +179,22 @@ func TestSpoolRefusesPlantedLinks(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		err = s.append(1, []byte("s.violations.h.r"), []byte(`{"n":1}`))
-		if !errors.Is(err, ErrSpoolUnsafe) && !errors.Is(err, os.ErrExist) {
+		err = s.Append(1, []byte("s.violations.h.r"), []byte(`{"n":1}`))
+		if !errors.Is(err, ErrUnsafe) && !errors.Is(err, os.ErrExist) {
 			t.Errorf("append through a planted segment link: %v", err)
 		}
-		if s.dropped() != 1 {
-			t.Errorf("the refused record is not counted: dropped %d", s.dropped())
+		if s.Dropped() != 1 {
+			t.Errorf("the refused record is not counted: dropped %d", s.Dropped())
 		}
 		appendN(t, s, 2, 5) // goes to the next segment
-		it := &item{}
-		if ok, _ := s.next(it); ok {
-			s.commit(it.pos)
+		it := &Record{}
+		if ok, _ := s.Next(it); ok {
+			s.Commit(it.Pos)
 		}
-		if err := s.sync(); err != nil {
+		if err := s.Sync(); err != nil {
 			t.Fatalf("sync: %v", err)
 		}
-		_ = s.close()
+		_ = s.Close()
 		checkUnchanged(t, target, precious)
 	})
 }
@@ -236,11 +236,11 @@ func TestSpoolRefusesWritableDir(t *testing.T) {
 				if err != nil {
 					t.Fatalf("mode %v refused: %v", c.mode, err)
 				}
-				_ = s.close()
+				_ = s.Close()
 				return
 			}
-			if !errors.Is(err, ErrSpoolUnsafe) {
-				t.Fatalf("mode %v: err = %v, want ErrSpoolUnsafe", c.mode, err)
+			if !errors.Is(err, ErrUnsafe) {
+				t.Fatalf("mode %v: err = %v, want ErrUnsafe", c.mode, err)
 			}
 		})
 	}
@@ -257,14 +257,14 @@ func TestSpoolPowerLossModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendN(t, s, 0, 50)
-	it := &item{}
+	it := &Record{}
 	for i := 0; i < 20; i++ {
-		if ok, _ := s.next(it); !ok {
+		if ok, _ := s.Next(it); !ok {
 			t.Fatal("short")
 		}
-		s.commit(it.pos)
+		s.Commit(it.Pos)
 	}
-	if err := s.sync(); err != nil {
+	if err := s.Sync(); err != nil {
 		t.Fatal(err)
 	}
 	// The durable state at the sync.
@@ -283,7 +283,7 @@ func TestSpoolPowerLossModel(t *testing.T) {
 	appendN(t, s, 50, 10) // not synced: lost in the power cut
 	seg, _ := os.ReadFile(filepath.Join(dir, segName(1)))
 	torn := seg[len(snap[segName(1)]) : len(snap[segName(1)])+30]
-	_ = s.close()
+	_ = s.Close()
 	// Power cut: the disk holds the synced files and a torn fragment.
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
@@ -303,11 +303,11 @@ func TestSpoolPowerLossModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.dropped() != 1 {
-		t.Errorf("torn record: dropped %d, want 1", s.dropped())
+	if s.Dropped() != 1 {
+		t.Errorf("torn record: dropped %d, want 1", s.Dropped())
 	}
 	checkKeys(t, readAll(t, s), 20, 30)
-	_ = s.close()
+	_ = s.Close()
 }
 
 // TestSpoolReadsPreviousLayout: records written by the previous spool
@@ -333,8 +333,8 @@ func TestSpoolReadsPreviousLayout(t *testing.T) {
 	}
 	appendN(t, s, 5, 3)
 	checkKeys(t, readAll(t, s), 0, 8)
-	if s.dropped() != 0 {
-		t.Errorf("dropped %d", s.dropped())
+	if s.Dropped() != 0 {
+		t.Errorf("dropped %d", s.Dropped())
 	}
-	_ = s.close()
+	_ = s.Close()
 }

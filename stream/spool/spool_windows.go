@@ -1,6 +1,6 @@
 //go:build windows
 
-package stream
+package spool
 
 import (
 	"fmt"
@@ -44,7 +44,7 @@ func openSpoolFile(path string, flag int, create bool) (*os.File, error) {
 	}
 	if info.FileAttributes&(syscall.FILE_ATTRIBUTE_REPARSE_POINT|syscall.FILE_ATTRIBUTE_DIRECTORY) != 0 {
 		_ = syscall.CloseHandle(h)
-		return nil, fmt.Errorf("%w: %s is a reparse point or a directory", ErrSpoolUnsafe, path)
+		return nil, fmt.Errorf("%w: %s is a reparse point or a directory", ErrUnsafe, path)
 	}
 	f := os.NewFile(uintptr(h), path)
 	if flag&os.O_APPEND != 0 {
@@ -62,14 +62,8 @@ func openSpoolFile(path string, flag int, create bool) (*os.File, error) {
 // under %ProgramData% by an administrator is not: create it with an
 // explicit ACL).
 func checkSpoolDir(dir string) error {
-	st, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("stream: spool: %w", err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("%w: %s is not a directory", ErrSpoolUnsafe, dir)
-	}
-	return nil
+	_, err := statDir(dir)
+	return err
 }
 
 // syncDir is a no-op on Windows: NTFS makes renames durable with the

@@ -6,6 +6,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/smsswatch/smsswatch/detect"
+	"github.com/smsswatch/smsswatch/stream/alert"
 )
 
 // defaultMaxPayload is nats-server's default max_payload, assumed until
@@ -48,7 +49,7 @@ func (f *payloadFit) limit() int {
 // encode appends v's alert to dst, truncated to fit; ok is false (and the
 // alert counted as oversized) when it cannot fit.
 func (f *payloadFit) encode(dst []byte, v *detect.Violation) ([]byte, bool) {
-	out, ok, cut := appendAlertFit(dst, v, f.limit())
+	out, ok, cut := alert.AppendFit(dst, v, f.limit())
 	if cut && ok {
 		f.truncated.Add(1)
 	}
@@ -56,27 +57,4 @@ func (f *payloadFit) encode(dst []byte, v *detect.Violation) ([]byte, bool) {
 		f.oversized.Add(1)
 	}
 	return out, ok
-}
-
-// appendAlertFit appends v's alert document to dst in at most maxLen
-// bytes: when the whole document is larger, every truncatable string field
-// is cut to a limit that halves until the document fits. ok is false when
-// even empty fields do not fit (dst is returned unchanged); cut says
-// whether fields were truncated.
-func appendAlertFit(dst []byte, v *detect.Violation, maxLen int) (out []byte, ok, cut bool) {
-	start := len(dst)
-	dst = AppendAlert(dst, v)
-	if len(dst)-start <= maxLen {
-		return dst, true, false
-	}
-	for lim := maxLen; ; lim /= 2 {
-		e := alertEnc{limit: lim}
-		dst = e.appendAlert(dst[:start], v)
-		if len(dst)-start <= maxLen {
-			return dst, true, true
-		}
-		if lim == 0 {
-			return dst[:start], false, true
-		}
-	}
 }

@@ -1,6 +1,6 @@
 //go:build !windows
 
-package stream
+package spool
 
 import (
 	"errors"
@@ -21,7 +21,7 @@ func openSpoolFile(path string, flag int, create bool) (*os.File, error) {
 	f, err := os.OpenFile(path, flag, 0o600)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EMLINK) {
-			return nil, fmt.Errorf("%w: %s is a symbolic link", ErrSpoolUnsafe, path)
+			return nil, fmt.Errorf("%w: %s is a symbolic link", ErrUnsafe, path)
 		}
 		return nil, err
 	}
@@ -32,7 +32,7 @@ func openSpoolFile(path string, flag int, create bool) (*os.File, error) {
 	}
 	if !st.Mode().IsRegular() {
 		_ = f.Close()
-		return nil, fmt.Errorf("%w: %s is not a regular file (%s)", ErrSpoolUnsafe, path, st.Mode().Type())
+		return nil, fmt.Errorf("%w: %s is not a regular file (%s)", ErrUnsafe, path, st.Mode().Type())
 	}
 	return f, nil
 }
@@ -41,19 +41,16 @@ func openSpoolFile(path string, flag int, create bool) (*os.File, error) {
 // files in: writable by group or others, or owned by someone other than
 // this user or root.
 func checkSpoolDir(dir string) error {
-	st, err := os.Stat(dir)
+	st, err := statDir(dir)
 	if err != nil {
-		return fmt.Errorf("stream: spool: %w", err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("%w: %s is not a directory", ErrSpoolUnsafe, dir)
+		return err
 	}
 	if perm := st.Mode().Perm(); perm&0o022 != 0 {
-		return fmt.Errorf("%w: %s is writable by group or others (mode %04o); chmod go-w it (0700 is best)", ErrSpoolUnsafe, dir, perm)
+		return fmt.Errorf("%w: %s is writable by group or others (mode %04o); chmod go-w it (0700 is best)", ErrUnsafe, dir, perm)
 	}
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
 		if uid := int(sys.Uid); uid != os.Geteuid() && uid != 0 {
-			return fmt.Errorf("%w: %s is owned by uid %d, not by this user (%d)", ErrSpoolUnsafe, dir, uid, os.Geteuid())
+			return fmt.Errorf("%w: %s is owned by uid %d, not by this user (%d)", ErrUnsafe, dir, uid, os.Geteuid())
 		}
 	}
 	return nil

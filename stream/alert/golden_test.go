@@ -1,4 +1,4 @@
-package stream
+package alert
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/smsswatch/smsswatch/detect"
 	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/stream/internal/sample"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -20,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 func goldenViolations() []*detect.Violation {
 	var vs []*detect.Violation
 	for r := detect.Rule(1); int(r) < detect.NumRules; r++ {
-		v := sampleViolation()
+		v := sample.Violation()
 		v.Rule, v.Severity = r, detect.Severity(int(r)%4+1)
 		v.Source = etw.Source(int(r) % 5)
 		v.Count = uint32(r)
@@ -36,11 +37,11 @@ func goldenViolations() []*detect.Violation {
 		}
 		vs = append(vs, v)
 	}
-	key := sampleViolation()
+	key := sample.Violation()
 	key.Rule = detect.RuleRegistry
 	key.Evidence = detect.Evidence{RegKey: `HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\KnownDLLs`, RegOp: "create"}
 	bare := &detect.Violation{Rule: detect.RuleSensorBlind, Severity: detect.SeverityHigh, Host: "h\"\\\x01\u2028é\xff", Time: -1}
-	odd := sampleViolation()
+	odd := sample.Violation()
 	odd.Process.Known |= etw.FieldExitTime
 	odd.Process.ExitTime = odd.Time + 1
 	odd.Process.Image = "C:\\Windows\\System32\\\u00e9\\sm\"ss\x7f.exe"
@@ -48,15 +49,15 @@ func goldenViolations() []*detect.Violation {
 	odd.Parent.Known = etw.FieldPID
 	odd.Message = "smss.exe ran from C:\\Windows\\System32\\\u00e9\\sm\"ss\x7f.exe \x1b]52;c;ZXZpbA==\x07\r\n\u202eexe.txt \xff"
 	// A master's unexpected child: ATT&CK T1547.001, not T1055.
-	master := sampleViolation()
+	master := sample.Violation()
 	master.Rule, master.Evidence.Role = detect.RuleUnexpectedChild, detect.RoleMaster
 	// A sensor that named itself, and an alert cut to fit a small payload.
-	agent := sampleViolation()
+	agent := sample.Violation()
 	agent.Parent.Known |= etw.FieldSession | etw.FieldCommandLine | etw.FieldKey | etw.FieldCreateTime
 	agent.Parent.Session, agent.Parent.CommandLine, agent.Parent.Key = 1, `C:\Windows\explorer.exe`, "999"
 	agent.Parent.CreateTime = agent.Time - 3600e9
 	// An overflow aggregate: the distinct kinds it folded, with counts.
-	folded := sampleViolation()
+	folded := sample.Violation()
 	folded.Count = 40
 	folded.Evidence.First, folded.Evidence.Last = folded.Time-30e9, folded.Time
 	folded.Evidence.Folded = []detect.FoldedValue{

@@ -1,4 +1,4 @@
-package stream
+package spool
 
 import (
 	"bytes"
@@ -14,45 +14,70 @@ import (
 	"strings"
 )
 
-// A backlog holds, in order, the violations that are not yet acknowledged
+// A Backlog holds, in order, the violations that are not yet acknowledged
 // and cannot be sent now. It has a read cursor (what was handed to the
-// sender) and a commit cursor (what was acknowledged); rewind moves the
+// sender) and a commit cursor (what was acknowledged); Rewind moves the
 // read cursor back to the commit cursor so that unacknowledged records are
 // sent again. When it exceeds its size it drops its oldest records.
-// It is used by the publisher goroutine only.
-type backlog interface {
-	// append adds a record at the end. It fails only on I/O errors or
-	// when one record is larger than the whole backlog.
-	append(key uint64, subject, payload []byte) error
-	// next reads the record at the read cursor into it (buf = subject then
-	// payload) and advances; ok is false at the end.
-	next(it *item) (ok bool, err error)
-	// commit acknowledges the record that ends at pos; records are
+// It is used from one goroutine (the publisher's).
+type Backlog interface {
+	// Append adds a record at the end. It fails only on I/O errors or
+	// when one record is larger than the whole Backlog.
+	Append(key uint64, subject, payload []byte) error
+	// Next reads the record at the read cursor into rec (Buf = subject
+	// then payload) and advances; ok is false at the end.
+	Next(rec *Record) (ok bool, err error)
+	// Commit acknowledges the record that ends at pos; records are
 	// committed in order.
-	commit(pos spoolPos)
-	// rewind moves the read cursor back to the commit cursor.
-	rewind()
-	// unread reports whether next has a record.
-	unread() bool
-	// depth returns the records and bytes not yet committed.
-	depth() (records, bytes int64)
-	// dropped returns how many records were dropped (oldest first) to stay
+	Commit(pos Pos)
+	// Rewind moves the read cursor back to the commit cursor.
+	Rewind()
+	// Unread reports whether Next has a record.
+	Unread() bool
+	// Depth returns the records and bytes not yet committed.
+	Depth() (records, bytes int64)
+	// Dropped returns how many records were dropped (oldest first) to stay
 	// within the size limit, or lost to corruption.
-	dropped() uint64
-	// sync persists the commit cursor.
-	sync() error
-	// close syncs and releases files.
-	close() error
+	Dropped() uint64
+	// Sync persists the commit cursor.
+	Sync() error
+	// Close syncs and releases files.
+	Close() error
 }
 
-// spoolPos is a position in a backlog: segment and offset (disk) or
+// Pos is a position in a Backlog: segment and offset (disk) or
 // record index (memory), and the sequence number of the record that ends
 // there (disk).
-type spoolPos struct {
+type Pos struct {
 	seg uint64
 	off int64
 	seq uint64
 }
+
+// Record is one spooled violation as Next reads it: Buf holds the subject
+// (the first SubjLen bytes) then the payload; Pos is where it ends, for
+// Commit. Next reuses Buf's capacity.
+type Record struct {
+	Buf     []byte
+	SubjLen int
+	Key     uint64
+	Pos     Pos
+}
+
+// Open opens (or creates) the disk spool in dir, bounded to maxBytes. It
+// refuses a directory others may write to, and planted links
+// (ErrUnsafe), and counts records a crash or damage made unreadable.
+func Open(dir string, maxBytes int64) (Backlog, error) {
+	s, err := openSpool(dir, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewMemory returns a Backlog kept in memory, bounded to maxBytes: the
+// same semantics as the disk spool, lost when the process ends.
+func NewMemory(maxBytes int64) Backlog { return newMemBacklog(maxBytes) }
 
 // Record layout (little endian):
 //
@@ -80,14 +105,14 @@ const (
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // errRecordTooLarge is returned by append for a record bigger than the
-// backlog.
+// Backlog.
 var errRecordTooLarge = errors.New("record larger than the spool")
 
-// ErrSpoolUnsafe is wrapped when a spool directory is writable by other
+// ErrUnsafe is wrapped when a spool directory is writable by other
 // users or holds something that is not a plain file where a spool file
 // goes (a symbolic link, a reparse point, a device): the spool refuses it
 // rather than follow or clobber it.
-var ErrSpoolUnsafe = errors.New("stream: unsafe spool directory")
+var ErrUnsafe = errors.New("stream: unsafe spool directory")
 
 // ---- disk spool ----
 
@@ -103,9 +128,9 @@ type diskSpool struct {
 	wDirty  bool       // w has data not yet fsynced
 	r       *os.File   // reader of segs[readSeg]
 	rID     uint64     // segment r is open on
-	read    spoolPos   // read cursor
+	read    Pos        // read cursor
 	readIdx int64      // records of the read segment before read
-	com     spoolPos   // commit cursor
+	com     Pos        // commit cursor
 	comIdx  int64      // records of segs[0] before com
 	comDirt bool       // com changed since the last sync
 	nextSeq uint64     // sequence number of the next record appended
@@ -138,7 +163,7 @@ func segName(id uint64) string { return fmt.Sprintf("%016x.seg", id) }
 // Records left by an earlier run after its last committed position are
 // kept and will be sent first. A directory writable by other users, or a
 // symbolic link (or other non-file) named like a spool file, is refused
-// with an error wrapping ErrSpoolUnsafe.
+// with an error wrapping ErrUnsafe.
 func openSpool(dir string, maxBytes int64) (*diskSpool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("stream: spool: %w", err)
@@ -166,7 +191,7 @@ func openSpool(dir string, maxBytes int64) (*diskSpool, error) {
 			continue
 		}
 		if !e.Type().IsRegular() {
-			return nil, fmt.Errorf("%w: %s is not a regular file (%s); remove it", ErrSpoolUnsafe, filepath.Join(dir, name), e.Type())
+			return nil, fmt.Errorf("%w: %s is not a regular file (%s); remove it", ErrUnsafe, filepath.Join(dir, name), e.Type())
 		}
 		if isSeg {
 			ids = append(ids, id)
@@ -203,7 +228,7 @@ func openSpool(dir string, maxBytes int64) (*diskSpool, error) {
 	}
 	s.nextSeq = prevSeq + 1
 	if len(s.segs) > 0 {
-		s.com = spoolPos{seg: s.segs[0].id}
+		s.com = Pos{seg: s.segs[0].id}
 		if curOK && cur.seg == s.segs[0].id {
 			// Count the records before the saved position; a position
 			// that is not on a record boundary is ignored (resend all).
@@ -434,27 +459,27 @@ func readRecord(f io.ReaderAt, off, limit int64, buf []byte) (int64, []byte, uin
 	return head + n, buf, seq, true
 }
 
-func (s *diskSpool) loadCursor() (spoolPos, bool, error) {
+func (s *diskSpool) loadCursor() (Pos, bool, error) {
 	f, err := openSpoolFile(filepath.Join(s.dir, cursorFile), os.O_RDONLY, false)
 	if errors.Is(err, os.ErrNotExist) {
-		return spoolPos{}, false, nil
+		return Pos{}, false, nil
 	}
 	if err != nil {
-		return spoolPos{}, false, fmt.Errorf("stream: spool cursor: %w", err)
+		return Pos{}, false, fmt.Errorf("stream: spool cursor: %w", err)
 	}
 	defer f.Close()
 	var b [21]byte
 	n, _ := io.ReadFull(f, b[:])
 	if n != 20 {
-		return spoolPos{}, false, nil
+		return Pos{}, false, nil
 	}
 	if crc32.Checksum(b[:16], castagnoli) != binary.LittleEndian.Uint32(b[16:]) {
-		return spoolPos{}, false, nil
+		return Pos{}, false, nil
 	}
-	return spoolPos{seg: binary.LittleEndian.Uint64(b[:]), off: int64(binary.LittleEndian.Uint64(b[8:]))}, true, nil
+	return Pos{seg: binary.LittleEndian.Uint64(b[:]), off: int64(binary.LittleEndian.Uint64(b[8:]))}, true, nil
 }
 
-func (s *diskSpool) append(key uint64, subject, payload []byte) error {
+func (s *diskSpool) Append(key uint64, subject, payload []byte) error {
 	bodyLen := recBodyHead + len(subject) + len(payload)
 	total := int64(recHeader + bodyLen)
 	if total > s.maxBytes || bodyLen > maxRecord || len(subject) > 0xffff {
@@ -477,7 +502,7 @@ func (s *diskSpool) append(key uint64, subject, payload []byte) error {
 		tail = &segment{id: id}
 		s.segs = append(s.segs, tail)
 		if len(s.segs) == 1 {
-			s.com, s.comIdx, s.read, s.readIdx = spoolPos{seg: id, seq: s.com.seq}, 0, spoolPos{seg: id}, 0
+			s.com, s.comIdx, s.read, s.readIdx = Pos{seg: id, seq: s.com.seq}, 0, Pos{seg: id}, 0
 		}
 	}
 	if s.w == nil {
@@ -545,14 +570,14 @@ func (s *diskSpool) removeOldest() {
 	}
 	_ = os.Remove(filepath.Join(s.dir, segName(old.id)))
 	s.segs = s.segs[1:]
-	next := spoolPos{seg: s.segs[0].id, seq: s.com.seq}
+	next := Pos{seg: s.segs[0].id, seq: s.com.seq}
 	s.com, s.comIdx, s.comDirt = next, 0, true
 	if s.read.seg <= old.id {
 		s.read, s.readIdx = next, 0
 	}
 }
 
-func (s *diskSpool) next(it *item) (bool, error) {
+func (s *diskSpool) Next(rec *Record) (bool, error) {
 	for {
 		i := s.segIndex(s.read.seg)
 		if i < 0 {
@@ -567,7 +592,7 @@ func (s *diskSpool) next(it *item) (bool, error) {
 			if i == len(s.segs)-1 {
 				return false, nil
 			}
-			s.read, s.readIdx = spoolPos{seg: s.segs[i+1].id, seq: s.read.seq}, 0
+			s.read, s.readIdx = Pos{seg: s.segs[i+1].id, seq: s.read.seq}, 0
 			continue
 		}
 		if s.r == nil || s.rID != seg.id {
@@ -580,7 +605,7 @@ func (s *diskSpool) next(it *item) (bool, error) {
 			}
 			s.r, s.rID = f, seg.id
 		}
-		n, body, seq, ok := readRecord(s.r, s.read.off, seg.size, it.buf[:0])
+		n, body, seq, ok := readRecord(s.r, s.read.off, seg.size, rec.Buf[:0])
 		if !ok {
 			s.damaged(seg, i)
 			continue
@@ -589,11 +614,11 @@ func (s *diskSpool) next(it *item) (bool, error) {
 		s.read.seq = seq
 		s.readIdx++
 		subjLen := int(binary.LittleEndian.Uint16(body[8:]))
-		it.key = binary.LittleEndian.Uint64(body)
+		rec.Key = binary.LittleEndian.Uint64(body)
 		copy(body, body[oldRecBodyHead:])
-		it.buf = body[:len(body)-oldRecBodyHead]
-		it.subjLen = subjLen
-		it.pos = s.read
+		rec.Buf = body[:len(body)-oldRecBodyHead]
+		rec.SubjLen = subjLen
+		rec.Pos = s.read
 		return true, nil
 	}
 }
@@ -637,7 +662,7 @@ func (s *diskSpool) segIndex(id uint64) int {
 	return -1
 }
 
-func (s *diskSpool) commit(pos spoolPos) {
+func (s *diskSpool) Commit(pos Pos) {
 	if len(s.segs) == 0 || pos.seg < s.com.seg || (pos.seg == s.com.seg && pos.off <= s.com.off) {
 		return // already committed, or dropped by trim
 	}
@@ -656,7 +681,7 @@ func (s *diskSpool) commit(pos spoolPos) {
 	s.com.off, s.com.seq = pos.off, pos.seq
 	s.comIdx++
 	s.comDirt = true
-	if s.records <= 0 && !s.unread() {
+	if s.records <= 0 && !s.Unread() {
 		s.reset()
 	}
 }
@@ -676,12 +701,12 @@ func (s *diskSpool) reset() {
 	_ = os.Remove(filepath.Join(s.dir, cursorFile))
 	s.segs = s.segs[:0]
 	s.records, s.bytes, s.comIdx, s.comDirt = 0, 0, 0, false
-	s.com, s.read, s.readIdx = spoolPos{seg: next, seq: s.com.seq}, spoolPos{seg: next}, 0
+	s.com, s.read, s.readIdx = Pos{seg: next, seq: s.com.seq}, Pos{seg: next}, 0
 }
 
-func (s *diskSpool) rewind() { s.read, s.readIdx = s.com, s.comIdx }
+func (s *diskSpool) Rewind() { s.read, s.readIdx = s.com, s.comIdx }
 
-func (s *diskSpool) unread() bool {
+func (s *diskSpool) Unread() bool {
 	i := s.segIndex(s.read.seg)
 	if i < 0 {
 		return false
@@ -703,15 +728,15 @@ func (s *diskSpool) hasData(from int) bool {
 	return false
 }
 
-func (s *diskSpool) depth() (int64, int64) { return s.records, s.bytes }
+func (s *diskSpool) Depth() (int64, int64) { return s.records, s.bytes }
 
-func (s *diskSpool) dropped() uint64 { return s.drops }
+func (s *diskSpool) Dropped() uint64 { return s.drops }
 
 // sync makes what was appended and the commit cursor durable: the tail
 // segment is fsynced, then the cursor is written to a new file (created
 // exclusively, never through a link), fsynced, renamed over the old one,
 // and the directory fsynced.
-func (s *diskSpool) sync() error {
+func (s *diskSpool) Sync() error {
 	if s.w != nil && s.wDirty {
 		if err := s.w.Sync(); err != nil {
 			return fmt.Errorf("stream: spool: %w", err)
@@ -770,22 +795,22 @@ func (s *diskSpool) closeWriter() error {
 	return nil
 }
 
-func (s *diskSpool) close() error {
+func (s *diskSpool) Close() error {
 	err := s.closeWriter()
 	if s.r != nil {
 		_ = s.r.Close()
 		s.r = nil
 	}
 	s.comDirt = s.comDirt || len(s.segs) > 0
-	if serr := s.sync(); err == nil {
+	if serr := s.Sync(); err == nil {
 		err = serr
 	}
 	return err
 }
 
-// ---- memory backlog ----
+// ---- memory Backlog ----
 
-// memBacklog is the backlog without a spool directory: same semantics,
+// memBacklog is the Backlog without a spool directory: same semantics,
 // lost when the process ends.
 type memBacklog struct {
 	maxBytes int64
@@ -804,7 +829,7 @@ type memRec struct {
 
 func newMemBacklog(maxBytes int64) *memBacklog { return &memBacklog{maxBytes: maxBytes} }
 
-func (m *memBacklog) append(key uint64, subject, payload []byte) error {
+func (m *memBacklog) Append(key uint64, subject, payload []byte) error {
 	n := int64(len(subject) + len(payload))
 	if n > m.maxBytes {
 		m.drops++
@@ -827,20 +852,20 @@ func (m *memBacklog) append(key uint64, subject, payload []byte) error {
 	return nil
 }
 
-func (m *memBacklog) next(it *item) (bool, error) {
+func (m *memBacklog) Next(rec *Record) (bool, error) {
 	i := m.read - m.base
 	if i >= int64(len(m.recs)) {
 		return false, nil
 	}
 	r := &m.recs[i]
-	it.buf = append(it.buf[:0], r.buf...)
-	it.subjLen, it.key = r.subj, r.key
+	rec.Buf = append(rec.Buf[:0], r.buf...)
+	rec.SubjLen, rec.Key = r.subj, r.key
 	m.read++
-	it.pos = spoolPos{off: m.read}
+	rec.Pos = Pos{off: m.read}
 	return true, nil
 }
 
-func (m *memBacklog) commit(pos spoolPos) {
+func (m *memBacklog) Commit(pos Pos) {
 	for m.base < pos.off && len(m.recs) > 0 {
 		m.bytes -= int64(len(m.recs[0].buf))
 		m.recs[0] = memRec{}
@@ -852,9 +877,22 @@ func (m *memBacklog) commit(pos spoolPos) {
 	}
 }
 
-func (m *memBacklog) rewind()               { m.read = m.base }
-func (m *memBacklog) unread() bool          { return m.read-m.base < int64(len(m.recs)) }
-func (m *memBacklog) depth() (int64, int64) { return int64(len(m.recs)), m.bytes }
-func (m *memBacklog) dropped() uint64       { return m.drops }
-func (m *memBacklog) sync() error           { return nil }
-func (m *memBacklog) close() error          { return nil }
+func (m *memBacklog) Rewind()               { m.read = m.base }
+func (m *memBacklog) Unread() bool          { return m.read-m.base < int64(len(m.recs)) }
+func (m *memBacklog) Depth() (int64, int64) { return int64(len(m.recs)), m.bytes }
+func (m *memBacklog) Dropped() uint64       { return m.drops }
+func (m *memBacklog) Sync() error           { return nil }
+func (m *memBacklog) Close() error          { return nil }
+
+// statDir returns dir's file info, refusing what is not a directory
+// (ErrUnsafe).
+func statDir(dir string) (os.FileInfo, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("stream: spool: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%w: %s is not a directory", ErrUnsafe, dir)
+	}
+	return st, nil
+}

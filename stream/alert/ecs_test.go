@@ -1,4 +1,4 @@
-package stream
+package alert
 
 import (
 	"bufio"
@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/smsswatch/smsswatch/detect"
+	"github.com/smsswatch/smsswatch/stream/internal/sample"
 )
 
 // loadECSFields reads testdata/ecs_fields.tsv: field name -> ECS type.
@@ -268,7 +269,7 @@ func TestAlertMessagePrintable(t *testing.T) {
 	for _, f := range fields {
 		t.Run(f.name, func(t *testing.T) {
 			for _, c := range controlSamples() {
-				v := sampleViolation()
+				v := sample.Violation()
 				v.Rule = detect.RuleRegistry
 				val := `C:\x` + c + `y.exe`
 				f.set(v, val)
