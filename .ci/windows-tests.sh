@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the Windows build's tests of the etw package (the live ETW sensor's
+# Runs the Windows build's tests of the etw packages (etw/live: the live ETW sensor's
 # Windows layer: snapshot, enrichment, registry reads, the session
 # supervisor, plus every pure-Go test) and of cmd/smsswatch under wine.
 #
@@ -11,7 +11,7 @@
 #     supervisor reports sensor.blind and restarts with back-off, Run stops
 #     on cancel. Real sessions, TDH rendering, capture state, lost-event
 #     counters and tamper detection need a real Windows host
-#     (docs/windows.md has the checklist).
+#     (etw/live/windows.md has the checklist).
 #   - wine 8 lacks bcryptprimitives.dll, which every Go >= 1.22 program
 #     loads at start; .ci/wine/ builds a shim with mingw-w64.
 #   - wine 8 lacks NtSetInformationFile(FileDispositionInformationEx), which
@@ -82,7 +82,7 @@ wine_only_names() { awk '/^--- FAIL: /{printf "%s ", $3}' "$1"; }
 
 export GOOS=windows GOARCH=amd64 CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc
 status=0
-for pkg in etw cmd/smsswatch; do
+for pkg in etw etw/live cmd/smsswatch; do
   name=$(basename "$pkg")
   say "go test -c ./$pkg"
   go test -c -o "$work/$name.test.exe" "./$pkg"

@@ -59,7 +59,7 @@ type Config struct {
 	// exited and its exit record was lost: the rule does not fire and the
 	// check is counted unmade (GapExitLost). known && running, !known, or
 	// a nil hook (recorded data, tests) fire as without it. The live
-	// sensor provides one (etw.Live.Confirmer). It is called from the
+	// sensor provides one (live.Sensor.Confirmer). It is called from the
 	// engine's goroutine; it is not part of the configuration file.
 	ConfirmRunning func(pid uint32, createTime int64) (running, known bool)
 }

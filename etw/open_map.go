@@ -8,55 +8,6 @@ import (
 	"time"
 )
 
-// ReadStats counts what an importer (NXLog or Winlogbeat JSON lines, EVTX,
-// the native trace format, a tar archive of them) did with its input.
-// Every skipped record was also reported to the reader's Skipper.
-type ReadStats struct {
-	// Records is the number of lines (JSON) or event records (EVTX) read.
-	Records int64
-	// Events is the number of events returned by Next.
-	Events int64
-	// Skipped is the number of malformed records skipped and reported.
-	Skipped int64
-	// NoZone counts NXLog records whose EventTime has no zone and whose
-	// forwarder offset could not be derived (no EventReceivedTime, no
-	// @timestamp with a zone, or an implausible difference between them):
-	// their local EventTime was taken as UTC, so their times may be off by
-	// the forwarder's UTC offset.
-	NoZone int64
-	// NoUtcTime counts Sysmon records without UtcTime: their record time
-	// was used as the event time and CreateTime/ExitTime stay unknown.
-	NoUtcTime int64
-	// BadChunks counts EVTX chunks that were truncated, had no valid
-	// header, or had records that could not be walked.
-	BadChunks int64
-	// LostRecords counts EVTX records known to exist but not read: in bad
-	// chunks (a chunk whose records fail their CRC32 loses every record
-	// its header lists; one whose header fails, as many as a scan of the
-	// chunk finds, at least one) and in missing chunks (at least one a
-	// chunk). They are part of Skipped.
-	LostRecords int64
-	// MissingChunks counts chunks the EVTX file header names that the
-	// file does not hold (cut short, or zeros in their place).
-	MissingChunks int64
-	// ChecksumErrors counts EVTX file headers and chunks whose CRC32 did
-	// not match (a chunk is counted once, and also in BadChunks).
-	ChecksumErrors int64
-	// Damaged counts inputs (or archive members) whose data ended in
-	// damage: a corrupt or truncated gzip stream or tar archive. What was
-	// readable before the damage was read; the rest is lost. Each damage
-	// was reported to the Skipper with the file, the line or record it
-	// follows, and the decompressed byte offset where reading stopped.
-	Damaged int64
-	// Members counts the tar archive members read as inputs.
-	Members int64
-	// MembersSkipped counts tar archive members not read, each reported
-	// to the Skipper: links, devices and other entries that are not
-	// regular files, files in no format smsswatch reads, archives inside
-	// an archive. Directory entries hold no data and are not counted.
-	MembersSkipped int64
-}
-
 // Add adds the counters of o to s (totals over several inputs).
 func (s *ReadStats) Add(o ReadStats) {
 	s.Records += o.Records

@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/smsswatch/smsswatch/etw/jsonenc"
 )
 
 // TraceVersion is the version of the native trace format written by
@@ -26,13 +28,13 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"v":`...)
 	dst = strconv.AppendInt(dst, TraceVersion, 10)
 	dst = append(dst, `,"time":`...)
-	dst = AppendJSONTime(dst, e.Time)
+	dst = jsonenc.AppendTime(dst, e.Time)
 	dst = append(dst, `,"kind":"`...)
 	dst = append(dst, e.Kind.String()...)
 	dst = append(dst, `","source":"`...)
 	dst = append(dst, e.Source.String()...)
 	dst = append(dst, `","host":`...)
-	dst = AppendJSONString(dst, e.Host)
+	dst = jsonenc.AppendString(dst, e.Host)
 	k := e.Known
 	str := func(dst []byte, f Field, name, v string) []byte {
 		if k&f == 0 {
@@ -41,7 +43,7 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 		dst = append(dst, ',', '"')
 		dst = append(dst, name...)
 		dst = append(dst, '"', ':')
-		return AppendJSONString(dst, v)
+		return jsonenc.AppendString(dst, v)
 	}
 	num := func(dst []byte, f Field, name string, v uint32) []byte {
 		if k&f == 0 {
@@ -59,7 +61,7 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 		dst = append(dst, ',', '"')
 		dst = append(dst, name...)
 		dst = append(dst, '"', ':')
-		return AppendJSONTime(dst, v)
+		return jsonenc.AppendTime(dst, v)
 	}
 	switch e.Kind {
 	case KindRegistry:
@@ -67,16 +69,16 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 		dst = append(dst, `,"op":"`...)
 		dst = append(dst, r.Op.String()...)
 		dst = append(dst, `","reg_key":`...)
-		dst = AppendJSONString(dst, r.Key)
+		dst = jsonenc.AppendString(dst, r.Key)
 		dst = append(dst, `,"reg_value":`...)
-		dst = AppendJSONString(dst, r.Value)
+		dst = jsonenc.AppendString(dst, r.Value)
 		if r.Data != "" {
 			dst = append(dst, `,"reg_data":`...)
-			dst = AppendJSONString(dst, r.Data)
+			dst = jsonenc.AppendString(dst, r.Data)
 		}
 		if r.NewName != "" {
 			dst = append(dst, `,"new_name":`...)
-			dst = AppendJSONString(dst, r.NewName)
+			dst = jsonenc.AppendString(dst, r.NewName)
 		}
 		dst = num(dst, FieldPID, "pid", r.PID)
 		dst = str(dst, FieldImage, "image", r.Image)
@@ -84,11 +86,11 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 		dst = tm(dst, FieldBootTime, "boot_time", e.Boot.BootTime)
 		if e.Boot.SystemRoot != "" {
 			dst = append(dst, `,"system_root":`...)
-			dst = AppendJSONString(dst, e.Boot.SystemRoot)
+			dst = jsonenc.AppendString(dst, e.Boot.SystemRoot)
 		}
 		if e.Boot.SystemDevice != "" {
 			dst = append(dst, `,"system_device":`...)
-			dst = AppendJSONString(dst, e.Boot.SystemDevice)
+			dst = jsonenc.AppendString(dst, e.Boot.SystemDevice)
 		}
 	default:
 		p := &e.Proc

@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/etw/jsonenc"
 	"github.com/smsswatch/smsswatch/stream/alert"
 )
 
@@ -51,14 +51,14 @@ func (p *Publisher) heartbeat() {
 // appendHeartbeat appends the heartbeat document (ParseHeartbeat reads it).
 func appendHeartbeat(b []byte, cfg *Config, now time.Time, uptime time.Duration, c Counters, s Stats) []byte {
 	b = append(b, `{"@timestamp":`...)
-	b = etw.AppendJSONTime(b, now.UnixNano())
+	b = jsonenc.AppendTime(b, now.UnixNano())
 	b = append(b, `,"event":{"kind":"metric","module":"smsswatch","dataset":"smsswatch.heartbeat"}`...)
 	b = append(b, `,"host":{"name":`...)
-	b = etw.AppendJSONString(b, cfg.Host)
+	b = jsonenc.AppendString(b, cfg.Host)
 	b = append(b, `},"smsswatch":{"schema_version":`...)
 	b = strconv.AppendInt(b, alert.SchemaVersion, 10)
 	b = append(b, `,"version":`...)
-	b = etw.AppendJSONString(b, cfg.Version)
+	b = jsonenc.AppendString(b, cfg.Version)
 	b = append(b, `,"uptime_s":`...)
 	b = strconv.AppendInt(b, int64(uptime/time.Second), 10)
 	b = append(b, `,"heartbeat_ms":`...) // the period, for consumers that watch for silence

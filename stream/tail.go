@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/etw/jsonenc"
 )
 
 // TailConfig configures Tail.
@@ -291,7 +291,7 @@ func (p *printer) print(subject string, data []byte) error {
 		b, err = appendSafeJSON(b, data)
 		if err != nil {
 			b = append(b, `{"smsswatch_tail_error":"not JSON","subject":`...)
-			b = etw.AppendJSONString(b, subject)
+			b = jsonenc.AppendString(b, subject)
 			b = append(b, '}')
 		}
 		b = append(b, '\n')

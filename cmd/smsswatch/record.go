@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/etw/live"
 )
 
 func init() {
@@ -41,7 +42,7 @@ func runRecord(ctx context.Context, args []string, stdio stdio) int {
 		return exitError
 	}
 	log := newLogger(stdio.err, *logLevel)
-	live, err := etw.NewLive(etw.LiveConfig{SessionName: *session, NoRegistry: *noRegistry,
+	live, err := live.New(live.Config{SessionName: *session, NoRegistry: *noRegistry,
 		Logf: func(format string, a ...any) {
 			log.Info().Str("component", "etw").Msg(sanitizeLine(fmt.Sprintf(format, a...)))
 		}})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/smsswatch/smsswatch/detect"
 	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/etw/live"
 	"github.com/smsswatch/smsswatch/stream"
 	"github.com/smsswatch/smsswatch/stream/alert"
 )
@@ -35,18 +36,18 @@ Runs until interrupted (Ctrl-C) or, as the service, until stopped.
 Exit status: 0 stopped cleanly, 2 error (on Linux: not supported).
 `
 
-// liveSource is what run needs from the live sensor: *etw.Live, or a fake
+// liveSource is what run needs from the live sensor: *live.Sensor, or a fake
 // in tests.
 type liveSource interface {
 	Run(ctx context.Context, h etw.Handler) error
 	SystemRoot() string
-	Devices() []etw.DeviceMapping
+	Devices() []live.DeviceMapping
 	Host() string
-	Stats() etw.LiveStats
+	Stats() live.Stats
 	// Confirmer tells whether a process is still running (nil: it
 	// cannot be asked); the detector asks it at a live session child's
 	// deadline.
-	Confirmer() etw.ProcessConfirmer
+	Confirmer() live.ProcessConfirmer
 }
 
 // runOptions are run's flags.
@@ -75,7 +76,7 @@ func addRunFlags(fs *flag.FlagSet) *runOptions {
 	return &runOptions{
 		detect:      addDetectFlags(fs),
 		nats:        addNATSRunFlags(fs),
-		session:     stringFlag(fs, "session", etw.DefaultSessionName, "ETW session name (a leftover session of that name is stopped)"),
+		session:     stringFlag(fs, "session", live.DefaultSessionName, "ETW session name (a leftover session of that name is stopped)"),
 		queue:       intFlag(fs, "queue-size", 65536, "events the ETW callback may queue for the detector before dropping (and raising sensor.blind)"),
 		flush:       durationFlag(fs, "flush-every", 250*time.Millisecond, "explicit ETW buffer flush period, the bound on delivery latency (negative: the session's 1 s flush timer only)"),
 		lag:         durationFlag(fs, "delivery-lag", 0, "how long events are held to be put in time order before the detector sees them (default 1s; 2s when --flush-every is negative)"),
@@ -159,8 +160,8 @@ func checkedDurationFlag(fs *flag.FlagSet, name string, def time.Duration, check
 }
 
 // liveConfig is the sensor configuration the flags give.
-func (o *runOptions) liveConfig(log *zerolog.Logger) etw.LiveConfig {
-	return etw.LiveConfig{
+func (o *runOptions) liveConfig(log *zerolog.Logger) live.Config {
+	return live.Config{
 		SessionName:   *o.session,
 		QueueSize:     *o.queue,
 		FlushEvery:    *o.flush,
@@ -220,7 +221,7 @@ func runLive(ctx context.Context, o *runOptions, io stdio, service bool, stopRea
 		return exitError
 	}
 	defer release()
-	live, err := etw.NewLive(o.liveConfig(&log))
+	live, err := live.New(o.liveConfig(&log))
 	if err != nil {
 		log.Error().Err(err).Msg("cannot start the live sensor")
 		if logw != io.err {

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/etw/live"
 )
 
 // fakeLive plays a script of events into the handler, as the live sensor
@@ -24,7 +25,7 @@ type fakeLive struct {
 	events  []etw.Event
 	blind   []string
 	ran     bool
-	confirm etw.ProcessConfirmer
+	confirm live.ProcessConfirmer
 }
 
 func (f *fakeLive) Run(ctx context.Context, h etw.Handler) error {
@@ -43,14 +44,14 @@ func (f *fakeLive) Run(ctx context.Context, h etw.Handler) error {
 }
 
 func (f *fakeLive) SystemRoot() string { return `C:\Windows` }
-func (f *fakeLive) Devices() []etw.DeviceMapping {
-	return []etw.DeviceMapping{{Device: `\Device\HarddiskVolume3`, Drive: "C:"}}
+func (f *fakeLive) Devices() []live.DeviceMapping {
+	return []live.DeviceMapping{{Device: `\Device\HarddiskVolume3`, Drive: "C:"}}
 }
 func (f *fakeLive) Host() string { return "WS1" }
-func (f *fakeLive) Stats() etw.LiveStats {
-	return etw.LiveStats{Events: uint64(len(f.events)), Handled: uint64(len(f.events)), ClockSteps: 3, CanaryMissed: 2}
+func (f *fakeLive) Stats() live.Stats {
+	return live.Stats{Events: uint64(len(f.events)), Handled: uint64(len(f.events)), ClockSteps: 3, CanaryMissed: 2}
 }
-func (f *fakeLive) Confirmer() etw.ProcessConfirmer { return f.confirm }
+func (f *fakeLive) Confirmer() live.ProcessConfirmer { return f.confirm }
 
 const (
 	t0     = int64(1_700_000_000_000_000_000)
@@ -235,7 +236,7 @@ func childScript() []etw.Event {
 func TestRunPipelineConfirmer(t *testing.T) {
 	cases := []struct {
 		name      string
-		confirm   etw.ProcessConfirmer
+		confirm   live.ProcessConfirmer
 		wantAlert bool
 		wantLost  string
 	}{

@@ -12,6 +12,7 @@ import (
 
 	"github.com/smsswatch/smsswatch/detect"
 	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/etw/reorder"
 )
 
 // maxBootRecords bounds the boot records kept per host.
@@ -55,7 +56,7 @@ type Key struct {
 // Stream is one (host, source) stream: its reorder buffer and engine.
 type Stream struct {
 	Key     Key
-	Reorder *etw.Reorder
+	Reorder *reorder.Buffer
 	Engine  *detect.Engine
 	// nextBoot indexes the host's boot records not yet fed to this
 	// stream; bootLimit ends the ones it is fed by time (later ones reach
@@ -82,7 +83,7 @@ type Pipeline struct {
 	skips   Skips
 	streams map[Key]*Stream
 	hosts   map[string]*detect.Host
-	budget  *etw.ReorderBudget
+	budget  *reorder.Budget
 	// boots holds each host's boot records, in the order read.
 	boots   map[string][]etw.Event
 	events  int64
@@ -98,7 +99,7 @@ func New(det *detect.Detector, sink detect.Sink, opts Options) *Pipeline {
 		opts.ReorderBytes = DefaultReorderBytes
 	}
 	return &Pipeline{det: det, sink: sink, opts: opts, streams: map[Key]*Stream{},
-		hosts: map[string]*detect.Host{}, boots: map[string][]etw.Event{}, budget: etw.NewReorderBudget(opts.ReorderBytes)}
+		hosts: map[string]*detect.Host{}, boots: map[string][]etw.Event{}, budget: reorder.NewBudget(opts.ReorderBytes)}
 }
 
 // Run reads every input in one pass and finishes. The inputs are read
@@ -123,7 +124,7 @@ func (p *Pipeline) Run(ctx context.Context, paths []string) error {
 			err = oerr
 			break
 		}
-		q := etw.NewReorder(p.opts.ReorderWindow, p.opts.ReorderMax)
+		q := reorder.New(p.opts.ReorderWindow, p.opts.ReorderMax)
 		q.UseBudget(p.budget)
 		ins = append(ins, &input{path: path, rd: rd, c: closer, q: q})
 	}
@@ -162,7 +163,7 @@ type input struct {
 	path   string
 	rd     etw.Reader
 	c      io.Closer
-	q      *etw.Reorder
+	q      *reorder.Buffer
 	tmp    etw.Event
 	ev     etw.Event
 	ok     bool // ev holds the input's next event
@@ -239,7 +240,7 @@ func (p *Pipeline) Push(ev *etw.Event) {
 			h = p.det.NewHost(ev.Host)
 			p.hosts[ev.Host] = h
 		}
-		st = &Stream{Key: k, Reorder: etw.NewReorder(p.opts.ReorderWindow, p.opts.ReorderMax),
+		st = &Stream{Key: k, Reorder: reorder.New(p.opts.ReorderWindow, p.opts.ReorderMax),
 			Engine: p.det.HostEngine(h, ev.Source, p.sink), bootLimit: len(p.boots[ev.Host])}
 		st.Reorder.UseBudget(p.budget)
 		p.streams[k] = st

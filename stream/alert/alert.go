@@ -5,6 +5,7 @@ import (
 
 	"github.com/smsswatch/smsswatch/detect"
 	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/etw/jsonenc"
 )
 
 // SchemaVersion is the version of the alert document (smsswatch.schema_version).
@@ -275,7 +276,7 @@ func init() {
 		name := etw.Source(i).String()
 		f := &sourceFrags[i]
 		f.dataset = append(f.dataset, `,"module":"smsswatch","dataset":"smsswatch.`...)
-		f.dataset = etw.AppendJSONStringBody(f.dataset, name)
+		f.dataset = jsonenc.AppendStringBody(f.dataset, name)
 		f.dataset = append(f.dataset, `","id":"`...)
 		f.source = append(f.source, `,"source":`...)
 		f.source = appendString(f.source, name)

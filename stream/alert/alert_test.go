@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -331,18 +330,4 @@ func BenchmarkAppendAlert(b *testing.B) {
 		buf = AppendAlert(buf[:0], v)
 	}
 	b.SetBytes(int64(len(buf)))
-}
-
-func TestAppendTimeMatchesTimeFormat(t *testing.T) {
-	ts := []int64{0, 1, -1, 999999999, 1e9, -1e9 - 1, 951782400e9 /* 2000-02-29 */, 4102444800e9 - 1,
-		time.Date(2262, 4, 11, 23, 47, 16, 854775807, time.UTC).UnixNano(), -1 << 63, 1<<63 - 1}
-	for i := int64(0); i < 2000; i++ {
-		ts = append(ts, i*7919*86400e9/3+i*1234567, -i*86400e9*11)
-	}
-	for _, n := range ts {
-		want := `"` + time.Unix(0, n).UTC().Format("2006-01-02T15:04:05.000000000Z") + `"`
-		if got := string(appendTime(nil, n)); got != want {
-			t.Fatalf("appendTime(%d) = %s, want %s", n, got, want)
-		}
-	}
 }

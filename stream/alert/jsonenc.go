@@ -3,18 +3,18 @@ package alert
 import (
 	"strconv"
 
-	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/etw/jsonenc"
 )
 
 const hexDigits = "0123456789abcdef"
 
 // appendString, appendJoined and appendTime are the JSON encoders shared
 // with the native trace format (package etw).
-func appendString(dst []byte, s string) []byte { return etw.AppendJSONString(dst, s) }
+func appendString(dst []byte, s string) []byte { return jsonenc.AppendString(dst, s) }
 
-func appendJoined(dst []byte, a, sep, b string) []byte { return etw.AppendJSONJoined(dst, a, sep, b) }
+func appendJoined(dst []byte, a, sep, b string) []byte { return jsonenc.AppendJoined(dst, a, sep, b) }
 
-func appendTime(dst []byte, t int64) []byte { return etw.AppendJSONTime(dst, t) }
+func appendTime(dst []byte, t int64) []byte { return jsonenc.AppendTime(dst, t) }
 
 // appendKey appends ,"name": (or "name": after an opening brace).
 func appendKey(dst []byte, name string) []byte {

@@ -1,0 +1,124 @@
+package live
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/smsswatch/smsswatch/etw"
+)
+
+// cacheLine pads the producer's and the consumer's indexes apart so that
+// the two goroutines do not share (and bounce) a CPU cache line.
+const cacheLine = 64
+
+// Queue is a bounded, lock-free, single-producer single-consumer ring of
+// Event values. The live sensor's ETW callback is the one producer, the
+// goroutine that feeds the detector the one consumer. Push never blocks and
+// never allocates: when the ring is full the event is dropped and counted
+// (Dropped), and the consumer turns a growing count into sensor.blind.
+//
+// Exactly one goroutine at a time may call Push, and exactly one (another)
+// may call Pop, Arm and Signal; Len, Cap and Dropped may be called from
+// anywhere.
+type Queue struct {
+	_ [cacheLine]byte
+	// head is the next slot to read; written by the consumer only.
+	head atomic.Uint64
+	_    [cacheLine - 8]byte
+	// tail is the next slot to write; written by the producer only.
+	tail atomic.Uint64
+	_    [cacheLine - 8]byte
+	// headCache is the producer's last view of head.
+	headCache uint64
+	_         [cacheLine - 8]byte
+	// tailCache is the consumer's last view of tail.
+	tailCache uint64
+	_         [cacheLine - 8]byte
+	dropped   atomic.Uint64
+	waiting   atomic.Uint32
+	wake      chan struct{}
+	mask      uint64
+	buf       []etw.Event
+}
+
+// NewQueue returns an empty queue holding at least capacity events
+// (rounded up to a power of two, at least 2).
+func NewQueue(capacity int) (*Queue, error) {
+	if capacity < 1 || capacity > 1<<24 {
+		return nil, fmt.Errorf("event queue: capacity %d out of range 1..16777216", capacity)
+	}
+	n := 2
+	for n < capacity {
+		n <<= 1
+	}
+	return &Queue{wake: make(chan struct{}, 1), mask: uint64(n - 1), buf: make([]etw.Event, n)}, nil
+}
+
+// Push copies *ev into the ring and reports true, or counts a drop and
+// reports false when the ring is full. It never blocks and never
+// allocates. Producer only.
+func (q *Queue) Push(ev *etw.Event) bool {
+	t := q.tail.Load()
+	if t-q.headCache > q.mask {
+		q.headCache = q.head.Load()
+		if t-q.headCache > q.mask {
+			q.dropped.Add(1)
+			return false
+		}
+	}
+	q.buf[t&q.mask] = *ev
+	q.tail.Store(t + 1)
+	// Signal only a consumer that asked for it (Arm): in a burst the
+	// consumer is busy and the producer does no more than two atomic loads.
+	if q.waiting.Load() != 0 && q.waiting.CompareAndSwap(1, 0) {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// Pop moves the oldest event into *ev and reports true, or reports false
+// when the ring is empty. The slot is cleared so that the ring does not
+// keep the event's strings alive. Consumer only.
+func (q *Queue) Pop(ev *etw.Event) bool {
+	h := q.head.Load()
+	if h == q.tailCache {
+		q.tailCache = q.tail.Load()
+		if h == q.tailCache {
+			return false
+		}
+	}
+	slot := &q.buf[h&q.mask]
+	*ev = *slot
+	*slot = etw.Event{}
+	q.head.Store(h + 1)
+	return true
+}
+
+// Arm asks the producer to send on Signal after its next Push, and reports
+// whether the consumer may now sleep: false means events arrived meanwhile
+// (pop them first). Consumer only.
+func (q *Queue) Arm() bool {
+	q.waiting.Store(1)
+	if q.tail.Load() != q.head.Load() {
+		q.waiting.Store(0)
+		return false
+	}
+	return true
+}
+
+// Signal is the channel the producer sends on after a Push that follows
+// Arm. A stale signal only causes one extra, empty, wake-up.
+func (q *Queue) Signal() <-chan struct{} { return q.wake }
+
+// Len returns the number of queued events (a snapshot).
+func (q *Queue) Len() int { return int(q.tail.Load() - q.head.Load()) }
+
+// Cap returns the number of events the ring holds.
+func (q *Queue) Cap() int { return int(q.mask + 1) }
+
+// Dropped returns how many events Push dropped because the ring was full,
+// since the queue was made.
+func (q *Queue) Dropped() uint64 { return q.dropped.Load() }
