@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/smsswatch/smsswatch/etw/textparse"
 )
 
 // This file holds the flat record every importer fills before mapping:
@@ -277,7 +279,7 @@ func (r *flatRecord) uint32Field(id fieldID) (v uint32, present, ok bool) {
 		if len(b) == 0 {
 			return 0, false, true
 		}
-		v, ok := parseNumber32(b)
+		v, ok := textparse.Uint32(b)
 		return v, true, ok
 	case slotSeconds:
 		return 0, true, false
@@ -297,68 +299,9 @@ func (r *flatRecord) eventID() (uint32, bool) {
 		if len(b) == 0 || b[0] < '0' || b[0] > '9' || (len(b) > 1 && (b[1] == 'x' || b[1] == 'X')) {
 			return 0, false
 		}
-		return parseNumber32(b)
+		return textparse.Uint32(b)
 	}
 	return 0, false
-}
-
-// parseNumber32 parses a decimal or 0x-prefixed hexadecimal unsigned number
-// that fits in 32 bits. A JSON number with a zero fraction ("404.0") is
-// accepted; exponents are not.
-func parseNumber32(b []byte) (uint32, bool) {
-	if len(b) > 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X') {
-		b = b[2:]
-		if len(b) > 16 {
-			// Allow leading zeros of a 64-bit rendering.
-			for len(b) > 8 && b[0] == '0' {
-				b = b[1:]
-			}
-		}
-		if len(b) == 0 || len(b) > 16 {
-			return 0, false
-		}
-		var v uint64
-		for _, c := range b {
-			var d byte
-			switch {
-			case c >= '0' && c <= '9':
-				d = c - '0'
-			case c >= 'a' && c <= 'f':
-				d = c - 'a' + 10
-			case c >= 'A' && c <= 'F':
-				d = c - 'A' + 10
-			default:
-				return 0, false
-			}
-			v = v<<4 | uint64(d)
-		}
-		if v > math.MaxUint32 {
-			return 0, false
-		}
-		return uint32(v), true
-	}
-	if i := bytes.IndexByte(b, '.'); i > 0 {
-		for _, c := range b[i+1:] {
-			if c != '0' {
-				return 0, false
-			}
-		}
-		b = b[:i]
-	}
-	if len(b) == 0 || len(b) > 20 {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + uint64(c-'0')
-		if v > math.MaxUint32 {
-			return 0, false
-		}
-	}
-	return uint32(v), true
 }
 
 // timeField returns a time field as Unix ns UTC: an EVTX FILETIME, or text
@@ -405,82 +348,14 @@ func secondsToNs(f float64) (ns int64, present, ok bool) {
 	return int64(us) * 1000, true, true
 }
 
-// parseWinTime parses "YYYY-MM-DD HH:MM:SS[.fraction][Z|±hh:mm]" (or with
-// 'T') into Unix ns without allocating. Without a zone the time is taken as
-// UTC and zoned is false.
+// parseWinTime is textparse.Time with the records' plausibility bound:
+// a year before 1900 in a Windows log is damage, not a time.
 func parseWinTime(b []byte) (ns int64, zoned, ok bool) {
-	if len(b) < 19 || b[4] != '-' || b[7] != '-' || (b[10] != ' ' && b[10] != 'T') || b[13] != ':' || b[16] != ':' {
+	ns, zoned, ok = textparse.Time(b)
+	if ok && (b[0] < '1' || b[0] == '1' && b[1] < '9') {
 		return 0, false, false
 	}
-	num := func(i, n int) (int, bool) { return decimalDigits(b[i : i+n]) }
-	y, ok1 := num(0, 4)
-	mo, ok2 := num(5, 2)
-	d, ok3 := num(8, 2)
-	h, ok4 := num(11, 2)
-	mi, ok5 := num(14, 2)
-	s, ok6 := num(17, 2)
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60 {
-		return 0, false, false
-	}
-	rest := b[19:]
-	frac := 0
-	if len(rest) > 0 && (rest[0] == '.' || rest[0] == ',') {
-		i := 1
-		digits := 0
-		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-			if digits < 9 {
-				frac = frac*10 + int(rest[i]-'0')
-				digits++
-			}
-			i++
-		}
-		if i == 1 {
-			return 0, false, false
-		}
-		for ; digits < 9; digits++ {
-			frac *= 10
-		}
-		rest = rest[i:]
-	}
-	offset := 0
-	switch {
-	case len(rest) == 0:
-	case len(rest) == 1 && (rest[0] == 'Z' || rest[0] == 'z'):
-		zoned = true
-	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
-		oh, okh := num(len(b)-5, 2)
-		om, okm := num(len(b)-2, 2)
-		if !okh || !okm || oh > 23 || om > 59 {
-			return 0, false, false
-		}
-		offset = oh*3600 + om*60
-		zoned = true
-		if rest[0] == '-' {
-			offset = -offset
-		}
-	default:
-		return 0, false, false
-	}
-	t := time.Date(y, time.Month(mo), d, h, mi, s, frac, time.UTC)
-	if t.Day() != d { // 31 February and the like
-		return 0, false, false
-	}
-	if t.Year() < 1900 || t.Year() > 2261 {
-		return 0, false, false
-	}
-	return t.UnixNano() - int64(offset)*int64(time.Second), zoned, true
-}
-
-// decimalDigits parses b, all ASCII digits, as a decimal number.
-func decimalDigits(b []byte) (int, bool) {
-	v := 0
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + int(c-'0')
-	}
-	return v, len(b) > 0
+	return ns, zoned, ok
 }
 
 // fillJSON scans one JSON object (an NXLog line) into r. Only top-level

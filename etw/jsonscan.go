@@ -2,7 +2,6 @@ package etw
 
 import (
 	"errors"
-	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -349,27 +348,4 @@ func (s *jsonScanner) skipNested() error {
 		}
 	}
 	return errJSONSyntax
-}
-
-// parseUint parses a JSON number or numeric string as an unsigned 32-bit
-// value: decimal, or hexadecimal with a 0x prefix.
-func parseUint32(b []byte) (uint32, bool) {
-	if len(b) > 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X') {
-		v, err := strconv.ParseUint(string(b[2:]), 16, 32)
-		return uint32(v), err == nil
-	}
-	var v uint64
-	if len(b) == 0 || len(b) > 10 {
-		return 0, false
-	}
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + uint64(c-'0')
-	}
-	if v > 1<<32-1 {
-		return 0, false
-	}
-	return uint32(v), true
 }

@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-)
 
-// MaxLine is the longest JSON line an importer reads (16 MiB). Longer lines
-// are consumed, skipped and reported; they never grow memory further.
-const MaxLine = 16 << 20
+	"github.com/smsswatch/smsswatch/etw/textparse"
+)
 
 // NXLogReader reads JSON lines as forwarded by NXLog (im_msvistalog
 // flattened: one object per line with EventID, Channel, Hostname,
@@ -28,7 +26,7 @@ const MaxLine = 16 << 20
 // `"TargetObject":"` (white space allowed around the colon), the way NXLog
 // writes them.
 type NXLogReader struct {
-	lines lineReader
+	lines textparse.LineReader
 	file  string
 	skip  Skipper
 	sc    jsonScanner
@@ -49,13 +47,13 @@ func NewNXLogReader(r io.Reader, file string, skip Skipper) *NXLogReader {
 	if !ok || br.Size() < 64<<10 {
 		br = bufio.NewReaderSize(r, 256<<10)
 	}
-	return &NXLogReader{lines: lineReader{r: br, max: MaxLine}, file: file, skip: skip}
+	return &NXLogReader{lines: textparse.NewLineReader(br, textparse.MaxLine), file: file, skip: skip}
 }
 
 // Stats returns the reader's counters so far.
 func (n *NXLogReader) Stats() ReadStats {
 	s := n.m.stats
-	s.Records = n.lines.n
+	s.Records = n.lines.Lines()
 	return s
 }
 
@@ -67,36 +65,33 @@ func (n *NXLogReader) Next(ev *Event) error {
 		return n.err
 	}
 	for {
-		line, err := n.lines.next()
+		line, err := n.lines.Next()
 		if err != nil {
-			if err == errLineOverMax {
-				n.report(n.lines.n, fmt.Sprintf("line longer than %d bytes", n.lines.max))
+			if errors.Is(err, textparse.ErrLineTooLong) {
+				n.report(n.lines.Lines(), fmt.Sprintf("line longer than %d bytes", textparse.MaxLine))
 				continue
 			}
 			n.err = n.endErr(err)
 			return n.err
-		}
-		if n.lines.n == 1 {
-			line = bytes.TrimPrefix(line, utf8BOM)
 		}
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
 		}
 		if line[0] != '{' || line[len(line)-1] != '}' {
-			n.report(n.lines.n, "not a JSON object")
+			n.report(n.lines.Lines(), "not a JSON object")
 			continue
 		}
 		if !nxlogCandidate(line) {
 			continue
 		}
 		if err := n.rec.fillJSON(&n.sc, line); err != nil {
-			n.report(n.lines.n, "invalid JSON: "+err.Error())
+			n.report(n.lines.Lines(), "invalid JSON: "+err.Error())
 			continue
 		}
 		emit, reason := n.m.mapRecord(&n.rec, ev)
 		if reason != "" {
-			n.report(n.lines.n, reason)
+			n.report(n.lines.Lines(), reason)
 			continue
 		}
 		if emit {
@@ -118,74 +113,10 @@ func (n *NXLogReader) endErr(err error) error {
 	}
 	if isDataError(err) {
 		n.m.stats.Damaged++
-		n.report(n.lines.n+1, "input ends in damaged data: "+err.Error())
+		n.report(n.lines.Lines()+1, "input ends in damaged data: "+err.Error())
 		return io.EOF
 	}
-	return fmt.Errorf("read %s after line %d: %w", n.file, n.lines.n, err)
-}
-
-// lineReader returns lines without copying them when they fit the
-// bufio.Reader's buffer, and assembles longer ones (up to max) in a
-// buffer of its own that grows only as needed.
-type lineReader struct {
-	r    *bufio.Reader
-	max  int
-	long []byte
-	n    int64 // lines returned (or skipped as too long) so far
-}
-
-// next returns the next line without its end of line, valid until the
-// next call. A line longer than max is consumed and errLineOverMax is
-// returned. The last line may lack a newline.
-func (l *lineReader) next() ([]byte, error) {
-	chunk, err := l.r.ReadSlice('\n')
-	if err == nil || (err == io.EOF && len(chunk) > 0) {
-		l.n++
-		if len(chunk) > l.max {
-			return nil, errLineOverMax
-		}
-		return trimEOL(chunk), nil
-	}
-	if err != bufio.ErrBufferFull {
-		return nil, err
-	}
-	l.long = append(l.long[:0], chunk...)
-	tooLong := false
-	for {
-		chunk, err = l.r.ReadSlice('\n')
-		if !tooLong {
-			if len(l.long)+len(chunk) > l.max {
-				tooLong = true
-				l.long = l.long[:0]
-			} else {
-				l.long = append(l.long, chunk...)
-			}
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil && err != io.EOF {
-			return nil, err
-		}
-		l.n++
-		if tooLong {
-			if cap(l.long) > l.max/4 {
-				l.long = nil // do not keep a huge buffer for one odd line
-			}
-			return nil, errLineOverMax
-		}
-		return trimEOL(l.long), nil
-	}
-}
-
-func trimEOL(b []byte) []byte {
-	if n := len(b); n > 0 && b[n-1] == '\n' {
-		b = b[:n-1]
-	}
-	if n := len(b); n > 0 && b[n-1] == '\r' {
-		b = b[:n-1]
-	}
-	return b
+	return fmt.Errorf("read %s after line %d: %w", n.file, n.lines.Lines(), err)
 }
 
 // nxlogCandidate is the cheap filter: does any "EventID" member of the line
@@ -368,7 +299,7 @@ func stringEnd(v []byte) int {
 	return len(v)
 }
 
-// containsSessionManager is containsFold(b, "session manager"), anchored
+// containsSessionManager is textparse.ContainsFold(b, "session manager"), anchored
 // on the space.
 func containsSessionManager(b []byte) bool {
 	const before, after = "session", "manager"
@@ -398,10 +329,10 @@ func systemCandidate(line []byte) bool {
 		return true
 	}
 	_, start := findMember(line, 0, keyStartTime)
-	return start && containsFold(line, "system")
+	return start && textparse.ContainsFold(line, "system")
 }
 
-// containsKernelGeneral is containsFold(b, "kernel-general"), anchored on
+// containsKernelGeneral is textparse.ContainsFold(b, "kernel-general"), anchored on
 // the '-' (one IndexByte scan instead of a loop over every byte).
 func containsKernelGeneral(b []byte) bool {
 	const before, after = "kernel", "general"
@@ -430,43 +361,11 @@ func foldEqual(b []byte, w string) bool {
 	return true
 }
 
-// containsFold reports whether b contains the lower-case ASCII word w in
-// any case.
-func containsFold(b []byte, w string) bool {
-	for i := 0; i+len(w) <= len(b); i++ {
-		c := b[i]
-		if c|0x20 != w[0] {
-			continue
-		}
-		j := 1
-		for ; j < len(w); j++ {
-			c := b[i+j]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c != w[j] {
-				break
-			}
-		}
-		if j == len(w) {
-			return true
-		}
-	}
-	return false
-}
-
 // isDataError reports whether err means the input's bytes are damaged
 // (bad compressed data or a stream cut short), as opposed to an I/O error.
 func isDataError(err error) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errDamaged)
 }
-
-// utf8BOM is the byte order mark some Windows tools put at the start of
-// a UTF-8 text file; it is not part of the first line.
-var utf8BOM = []byte("\xef\xbb\xbf")
-
-// errLineOverMax marks a line longer than the reader's cap.
-var errLineOverMax = errors.New("line too long")
 
 // errDamaged is wrapped by the errors of decompressors opened by Open.
 var errDamaged = errors.New("damaged data")

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/smsswatch/smsswatch/etw/textparse"
 )
 
 // nxlogCandidateScan is the line filter as it was before it was anchored
@@ -65,15 +67,15 @@ func registryCandidateScan(line []byte) bool {
 		if end > len(v) {
 			end = len(v)
 		}
-		if containsFold(v[:end], "session manager") {
+		if textparse.ContainsFold(v[:end], "session manager") {
 			return true
 		}
 	}
 }
 
 func systemCandidateScan(line []byte) bool {
-	return containsFold(line, "kernel-general") ||
-		(bytes.Contains(line, []byte(`"StartTime"`)) && containsFold(line, "system"))
+	return textparse.ContainsFold(line, "kernel-general") ||
+		(bytes.Contains(line, []byte(`"StartTime"`)) && textparse.ContainsFold(line, "system"))
 }
 
 const (

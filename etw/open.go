@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/smsswatch/smsswatch/etw/textparse"
 )
 
 // Format is an input format Open recognises.
@@ -93,7 +95,7 @@ func (in *Input) Next(ev *Event) error {
 		if errors.As(err, &d) {
 			msg = d.Error()
 		}
-		tr.skip.Skip(tr.file, tr.line, "input ends in damaged data: "+msg) // the line cut short
+		tr.skip.Skip(tr.file, tr.line+1, "input ends in damaged data: "+msg) // the line cut short, as NXLog reports it
 		return io.EOF
 	}
 	return err
@@ -248,7 +250,7 @@ func detectText(br *bufio.Reader) (Format, error) {
 		// decide on what could be read (the reader meets the error again
 		// after it, and reports or returns it).
 	}
-	data = bytes.TrimPrefix(data, utf8BOM)
+	data = bytes.TrimPrefix(data, textparse.BOM)
 	var sc, sub jsonScanner
 	for len(data) > 0 {
 		line := data

@@ -1,6 +1,10 @@
 package etw
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/smsswatch/smsswatch/etw/textparse"
+)
 
 // Sysmon (channel Microsoft-Windows-Sysmon/Operational) records read:
 //
@@ -163,7 +167,7 @@ func (m *mapper) mapSysmonRegistry(r *flatRecord, id uint32, ev *Event) (bool, s
 		}
 	}
 	// The word test first: it rejects most keys without converting them.
-	if !containsFold(key, "session manager") || !IsSessionManagerKey(string(key)) {
+	if !textparse.ContainsFold(key, "session manager") || !IsSessionManagerKey(string(key)) {
 		return false, ""
 	}
 	t, _, reason := m.sysmonTime(r)

@@ -7,19 +7,15 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"time"
 
 	"github.com/smsswatch/smsswatch/etw/jsonenc"
+	"github.com/smsswatch/smsswatch/etw/textparse"
 )
 
 // TraceVersion is the version of the native trace format written by
 // TraceWriter. Every line carries it as "v"; readers reject versions they
 // do not know.
 const TraceVersion = 1
-
-// MaxTraceLine is the longest trace line read; longer lines are skipped and
-// reported.
-const MaxTraceLine = 16 << 20
 
 // AppendJSON appends e as one native trace line (without the newline).
 // Only known fields are written, so unknown stays distinguishable from
@@ -145,12 +141,11 @@ func (t *TraceWriter) Flush() error {
 
 // TraceReader reads native trace lines. It implements Reader.
 type TraceReader struct {
-	r    *bufio.Reader
-	file string
-	skip Skipper
-	line int64
-	buf  []byte
-	sc   jsonScanner
+	lines textparse.LineReader
+	file  string
+	skip  Skipper
+	line  int64
+	sc    jsonScanner
 	// interned keeps the last few host names so that a trace of one host
 	// does not allocate its name on every line.
 	lastHost string
@@ -165,58 +160,23 @@ func NewTraceReader(r io.Reader, file string, skip Skipper) *TraceReader {
 	if skip == nil {
 		skip = SkipFunc(func(string, int64, string) {})
 	}
-	return &TraceReader{r: bufio.NewReaderSize(r, 256<<10), file: file, skip: skip}
-}
-
-// errLineTooLong marks a line over MaxTraceLine.
-var errLineTooLong = errors.New("line too long")
-
-// readLine returns the next line without its newline. A line longer than
-// max is consumed and reported as errLineTooLong.
-func readLine(r *bufio.Reader, buf []byte, max int) ([]byte, error) {
-	buf = buf[:0]
-	tooLong := false
-	for {
-		chunk, err := r.ReadSlice('\n')
-		if !tooLong {
-			if len(buf)+len(chunk) > max {
-				tooLong = true
-				buf = buf[:0]
-			} else {
-				buf = append(buf, chunk...)
-			}
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil && (err != io.EOF || (len(buf) == 0 && !tooLong)) {
-			return buf, err
-		}
-		if tooLong {
-			return buf, errLineTooLong
-		}
-		return bytes.TrimRight(buf, "\r\n"), nil
-	}
+	return &TraceReader{lines: textparse.NewLineReader(bufio.NewReaderSize(r, 256<<10), textparse.MaxLine), file: file, skip: skip}
 }
 
 // Next implements Reader.
 func (t *TraceReader) Next(ev *Event) error {
 	for {
-		line, err := readLine(t.r, t.buf, MaxTraceLine)
-		t.buf = line[:0]
+		line, err := t.lines.Next()
 		if err == io.EOF {
 			return io.EOF
 		}
-		t.line++
-		if err == errLineTooLong {
-			t.skip.Skip(t.file, t.line, fmt.Sprintf("line longer than %d bytes", MaxTraceLine))
+		t.line = t.lines.Lines()
+		if errors.Is(err, textparse.ErrLineTooLong) {
+			t.skip.Skip(t.file, t.line, fmt.Sprintf("line longer than %d bytes", textparse.MaxLine))
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("read %s: %w", t.file, err)
-		}
-		if t.line == 1 {
-			line = bytes.TrimPrefix(line, utf8BOM) // a UTF-8 byte order mark is not part of the line
 		}
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 || line[0] == '#' {
@@ -256,7 +216,7 @@ func (t *TraceReader) decode(line []byte, ev *Event) string {
 		}
 		switch string(key) {
 		case "v":
-			n, ok := parseUint32(val)
+			n, ok := textparse.Uint32(val)
 			if kind != jsonNumber || !ok {
 				return "bad \"v\""
 			}
@@ -381,7 +341,7 @@ func strField(ev *Event, f Field, val []byte) string {
 }
 
 func numField(ev *Event, f Field, into *uint32, kind byte, val []byte) bool {
-	n, ok := parseUint32(val)
+	n, ok := textparse.Uint32(val)
 	if !ok || (kind != jsonNumber && kind != jsonString) {
 		return false
 	}
@@ -400,58 +360,9 @@ func (t *TraceReader) timeField(ev *Event, f Field, into *int64, kind byte, val 
 	return true
 }
 
-// Times outside these years do not fit Unix nanoseconds in an int64.
-const (
-	minYear = 1678
-	maxYear = 2261
-)
-
-// parseTraceTime parses an RFC 3339 timestamp into Unix ns. The common
-// form "2006-01-02T15:04:05.999999999Z" is parsed without allocating;
-// others (zone offsets) go through time.Parse.
+// parseTraceTime parses a trace time: an RFC 3339 timestamp with a zone
+// (textparse.Time; a time without a zone is refused).
 func parseTraceTime(b []byte) (int64, bool) {
-	if len(b) >= 20 && b[4] == '-' && b[7] == '-' && (b[10] == 'T' || b[10] == ' ') && b[13] == ':' && b[16] == ':' && b[len(b)-1] == 'Z' {
-		num := func(i, n int) (int, bool) {
-			v := 0
-			for _, c := range b[i : i+n] {
-				if c < '0' || c > '9' {
-					return 0, false
-				}
-				v = v*10 + int(c-'0')
-			}
-			return v, true
-		}
-		y, ok1 := num(0, 4)
-		mo, ok2 := num(5, 2)
-		d, ok3 := num(8, 2)
-		h, ok4 := num(11, 2)
-		mi, ok5 := num(14, 2)
-		s, ok6 := num(17, 2)
-		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && y >= minYear && y <= maxYear && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && s < 61 {
-			frac := 0
-			rest := b[19 : len(b)-1]
-			if len(rest) > 0 {
-				if rest[0] != '.' || len(rest) < 2 || len(rest) > 10 {
-					return 0, false
-				}
-				digits := rest[1:]
-				for _, c := range digits {
-					if c < '0' || c > '9' {
-						return 0, false
-					}
-					frac = frac*10 + int(c-'0')
-				}
-				for i := len(digits); i < 9; i++ {
-					frac *= 10
-				}
-			}
-			return time.Date(y, time.Month(mo), d, h, mi, s, frac, time.UTC).UnixNano(), true
-		}
-		return 0, false
-	}
-	t, err := time.Parse(time.RFC3339Nano, string(b))
-	if err != nil || t.Year() < minYear || t.Year() > maxYear {
-		return 0, false
-	}
-	return t.UnixNano(), true
+	ns, zoned, ok := textparse.Time(b)
+	return ns, ok && zoned
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/smsswatch/smsswatch/etw/textparse"
 )
 
 func sampleEvents() []Event {
@@ -98,7 +100,7 @@ func TestTraceReaderSkipsBadLines(t *testing.T) {
 }
 
 func TestTraceReaderLongLine(t *testing.T) {
-	long := `{"v":1,"time":"2026-11-02T08:00:00Z","kind":"start","source":"etw","cmdline":"` + strings.Repeat("A", MaxTraceLine) + `"}`
+	long := `{"v":1,"time":"2026-11-02T08:00:00Z","kind":"start","source":"etw","cmdline":"` + strings.Repeat("A", textparse.MaxLine) + `"}`
 	input := long + "\n" + `{"v":1,"time":"2026-11-02T08:00:00Z","kind":"exit","source":"etw","pid":8}` + "\n"
 	skipped := 0
 	r := NewTraceReader(strings.NewReader(input), "t", SkipFunc(func(string, int64, string) { skipped++ }))
@@ -126,7 +128,9 @@ func TestParseTraceTime(t *testing.T) {
 		{"1970-01-01T01:00:00+01:00", 0, true},
 		{"1970-01-01T00:00:00.Z", 0, false},
 		{"1970-13-01T00:00:00Z", 0, false},
-		{"1970-01-01T00:00:00.1234567890Z", 0, false},
+		{"1970-01-01T00:00:00.1234567890Z", 123456789, true}, // digits past the ninth dropped (textparse.Time)
+		{"1970-01-01T00:00:00", 0, false},                    // no zone
+		{"1970-02-29T00:00:00Z", 0, false},
 		{"", 0, false},
 	}
 	for _, tc := range cases {

@@ -3,8 +3,11 @@ package etw
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+
+	"github.com/smsswatch/smsswatch/etw/textparse"
 )
 
 // WinlogbeatReader reads JSON lines as Winlogbeat and Elastic Agent write
@@ -26,7 +29,7 @@ import (
 // a mix. winlog.user and winlog.process (the provider's own account and
 // process) are not the event's process and are ignored.
 type WinlogbeatReader struct {
-	lines lineReader
+	lines textparse.LineReader
 	file  string
 	skip  Skipper
 	sc    [3]jsonScanner // one per object level read: document, winlog, event_data
@@ -59,13 +62,13 @@ func NewWinlogbeatReader(r io.Reader, file string, skip Skipper) *WinlogbeatRead
 	if !ok || br.Size() < 64<<10 {
 		br = bufio.NewReaderSize(r, 256<<10)
 	}
-	return &WinlogbeatReader{lines: lineReader{r: br, max: MaxLine}, file: file, skip: skip}
+	return &WinlogbeatReader{lines: textparse.NewLineReader(br, textparse.MaxLine), file: file, skip: skip}
 }
 
 // Stats returns the reader's counters so far.
 func (w *WinlogbeatReader) Stats() ReadStats {
 	s := w.m.stats
-	s.Records = w.lines.n
+	s.Records = w.lines.Lines()
 	return s
 }
 
@@ -77,33 +80,30 @@ func (w *WinlogbeatReader) Next(ev *Event) error {
 		return w.err
 	}
 	for {
-		line, err := w.lines.next()
+		line, err := w.lines.Next()
 		if err != nil {
-			if err == errLineOverMax {
-				w.report(w.lines.n, fmt.Sprintf("line longer than %d bytes", w.lines.max))
+			if errors.Is(err, textparse.ErrLineTooLong) {
+				w.report(w.lines.Lines(), fmt.Sprintf("line longer than %d bytes", textparse.MaxLine))
 				continue
 			}
 			w.err = w.endErr(err)
 			return w.err
-		}
-		if w.lines.n == 1 {
-			line = bytes.TrimPrefix(line, utf8BOM)
 		}
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
 		}
 		if line[0] != '{' || line[len(line)-1] != '}' {
-			w.report(w.lines.n, "not a JSON object")
+			w.report(w.lines.Lines(), "not a JSON object")
 			continue
 		}
 		if err := w.fill(line); err != nil {
-			w.report(w.lines.n, "invalid JSON: "+err.Error())
+			w.report(w.lines.Lines(), "invalid JSON: "+err.Error())
 			continue
 		}
 		emit, reason := w.m.mapRecord(&w.rec, ev)
 		if reason != "" {
-			w.report(w.lines.n, reason)
+			w.report(w.lines.Lines(), reason)
 			continue
 		}
 		if emit {
@@ -124,10 +124,10 @@ func (w *WinlogbeatReader) endErr(err error) error {
 	}
 	if isDataError(err) {
 		w.m.stats.Damaged++
-		w.report(w.lines.n+1, "input ends in damaged data: "+err.Error())
+		w.report(w.lines.Lines()+1, "input ends in damaged data: "+err.Error())
 		return io.EOF
 	}
-	return fmt.Errorf("read %s after line %d: %w", w.file, w.lines.n, err)
+	return fmt.Errorf("read %s after line %d: %w", w.file, w.lines.Lines(), err)
 }
 
 // wlbCtx is the object a member belongs to.

@@ -6,6 +6,8 @@ import (
 	"compress/gzip"
 	"os"
 	"testing"
+
+	"github.com/smsswatch/smsswatch/etw/textparse"
 )
 
 // TestWinlogbeatCorpus reads the real Winlogbeat 7.4 capture of
@@ -75,7 +77,7 @@ func TestWinlogbeatCorpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := bufio.NewScanner(tr)
-	sc.Buffer(nil, MaxLine)
+	sc.Buffer(nil, textparse.MaxLine)
 	var ref []Event
 	line := 0
 	for sc.Scan() {
