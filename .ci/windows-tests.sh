@@ -82,7 +82,7 @@ wine_only_names() { awk '/^--- FAIL: /{printf "%s ", $3}' "$1"; }
 
 export GOOS=windows GOARCH=amd64 CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc
 status=0
-for pkg in etw etw/live etw/live/consumer cmd/smsswatch; do
+for pkg in etw/input etw/live etw/live/consumer cmd/smsswatch; do
   name=$(basename "$pkg")
   say "go test -c ./$pkg"
   go test -c -o "$work/$name.test.exe" "./$pkg"

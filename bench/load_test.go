@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smsswatch/smsswatch/etw/trace"
+
 	"github.com/smsswatch/smsswatch/detect"
 	"github.com/smsswatch/smsswatch/etw"
 )
@@ -116,7 +118,7 @@ func BenchmarkEngineBusyHost(b *testing.B) {
 func traceLines(n int) []byte {
 	g := NewLoadGen("LOAD01", base)
 	var buf bytes.Buffer
-	w := etw.NewTraceWriter(&buf)
+	w := trace.NewWriter(&buf)
 	var ev etw.Event
 	for i := 0; i < n; i++ {
 		g.Next(&ev)
@@ -135,13 +137,13 @@ func BenchmarkTraceDecode(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	var ev etw.Event
-	r := etw.NewTraceReader(bytes.NewReader(data), "bench", nil)
+	r := trace.NewReader(bytes.NewReader(data), "bench", nil)
 	for i := 0; i < b.N; i++ {
 		if err := r.Next(&ev); err != nil {
 			if !errors.Is(err, io.EOF) {
 				b.Fatal(err)
 			}
-			r = etw.NewTraceReader(bytes.NewReader(data), "bench", nil)
+			r = trace.NewReader(bytes.NewReader(data), "bench", nil)
 			if err := r.Next(&ev); err != nil {
 				b.Fatal(err)
 			}
@@ -157,7 +159,7 @@ func BenchmarkTraceEncode(b *testing.B) {
 	for i := range evs {
 		g.Next(&evs[i])
 	}
-	w := etw.NewTraceWriter(bufio.NewWriter(io.Discard))
+	w := trace.NewWriter(bufio.NewWriter(io.Discard))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smsswatch/smsswatch/etw/trace"
+
 	"github.com/smsswatch/smsswatch/detect"
 	"github.com/smsswatch/smsswatch/etw"
 )
@@ -49,7 +51,7 @@ func readTrace(t *testing.T, path string) []etw.Event {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r := etw.NewTraceReader(f, path, etw.SkipFunc(func(file string, rec int64, reason string) {
+	r := trace.NewReader(f, path, etw.SkipFunc(func(file string, rec int64, reason string) {
 		t.Fatalf("%s:%d: %s", file, rec, reason)
 	}))
 	var out []etw.Event
@@ -298,7 +300,7 @@ func writeView(t *testing.T, dir string, i int, files [][]etw.Event) []string {
 	var paths []string
 	for j, evs := range files {
 		var buf bytes.Buffer
-		w := etw.NewTraceWriter(&buf)
+		w := trace.NewWriter(&buf)
 		for k := range evs {
 			if err := w.Write(&evs[k]); err != nil {
 				t.Fatal(err)

@@ -1,6 +1,9 @@
 package etw
 
-import "errors"
+import (
+	"errors"
+	"io"
+)
 
 // Reader yields events from one recorded input, in file order.
 type Reader interface {
@@ -77,4 +80,31 @@ type ReadStats struct {
 	// regular files, files in no format smsswatch reads, archives inside
 	// an archive. Directory entries hold no data and are not counted.
 	MembersSkipped int64
+}
+
+// IsDamage reports whether err means the input's bytes are damaged (bad
+// compressed data or a stream cut short), as opposed to an I/O error:
+// readers report such an end as a skip and stop, rather than fail.
+func IsDamage(err error) bool {
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrDamaged)
+}
+
+// ErrDamaged is wrapped by the errors of damaged inputs (the decompressors
+// of package etw/input, a broken EVTX chunk).
+var ErrDamaged = errors.New("damaged data")
+
+// Add adds the counters of o to s (totals over several inputs).
+func (s *ReadStats) Add(o ReadStats) {
+	s.Records += o.Records
+	s.Events += o.Events
+	s.Skipped += o.Skipped
+	s.NoZone += o.NoZone
+	s.NoUtcTime += o.NoUtcTime
+	s.BadChunks += o.BadChunks
+	s.LostRecords += o.LostRecords
+	s.MissingChunks += o.MissingChunks
+	s.ChecksumErrors += o.ChecksumErrors
+	s.Damaged += o.Damaged
+	s.Members += o.Members
+	s.MembersSkipped += o.MembersSkipped
 }

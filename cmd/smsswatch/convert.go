@@ -7,6 +7,9 @@ import (
 	"io"
 	"os"
 
+	"github.com/smsswatch/smsswatch/etw/input"
+	"github.com/smsswatch/smsswatch/etw/trace"
+
 	"github.com/smsswatch/smsswatch/detect/recorded"
 	"github.com/smsswatch/smsswatch/etw"
 )
@@ -45,7 +48,7 @@ func runConvert(_ context.Context, args []string, io stdio) int {
 		out = f
 	}
 	var skips recorded.Skips
-	tw := etw.NewTraceWriter(out)
+	tw := trace.NewWriter(out)
 	var n int64
 	prog := startProgress(io.err, fs.Args())
 	for _, path := range fs.Args() {
@@ -74,8 +77,8 @@ func runConvert(_ context.Context, args []string, io stdio) int {
 	return exitOK
 }
 
-func convertFile(path string, tw *etw.TraceWriter, skips *recorded.Skips, prog *progress) (int64, error) {
-	rd, closer, err := etw.Open(path, skips)
+func convertFile(path string, tw *trace.Writer, skips *recorded.Skips, prog *progress) (int64, error) {
+	rd, closer, err := input.Open(path, skips)
 	if err != nil {
 		return 0, err
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/smsswatch/smsswatch/etw/trace"
+
 	"github.com/rs/zerolog"
 
 	"github.com/smsswatch/smsswatch/etw"
@@ -71,7 +73,7 @@ func runRecord(ctx context.Context, args []string, stdio stdio) int {
 
 // record runs src until ctx ends, writing every event to out.
 func record(ctx context.Context, src liveSource, out io.Writer, log *zerolog.Logger) int {
-	r := &traceRecorder{w: etw.NewTraceWriter(out), log: log}
+	r := &traceRecorder{w: trace.NewWriter(out), log: log}
 	log.Info().Str("host", src.Host()).Msg("recording")
 	if err := src.Run(ctx, r); err != nil {
 		log.Error().Err(err).Msg("live sensor")
@@ -94,7 +96,7 @@ func record(ctx context.Context, src liveSource, out io.Writer, log *zerolog.Log
 // the file about once a second. The trace format has no record for a
 // blind spot; those are logged (and counted) instead.
 type traceRecorder struct {
-	w         *etw.TraceWriter
+	w         *trace.Writer
 	log       *zerolog.Logger
 	err       error
 	written   int64

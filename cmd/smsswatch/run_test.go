@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smsswatch/smsswatch/etw/trace"
+
 	"github.com/rs/zerolog"
 
 	"github.com/smsswatch/smsswatch/etw"
@@ -186,7 +188,7 @@ func TestRecord(t *testing.T) {
 		t.Errorf("blind not logged: %s", logs.String())
 	}
 	// The trace reads back as the same events.
-	rd := etw.NewTraceReader(&out, "live.trace", etw.SkipFunc(func(file string, rec int64, reason string) {
+	rd := trace.NewReader(&out, "live.trace", etw.SkipFunc(func(file string, rec int64, reason string) {
 		t.Errorf("skipped record %d: %s", rec, reason)
 	}))
 	want := liveScript()

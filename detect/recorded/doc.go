@@ -8,7 +8,7 @@
 //		...
 //	}
 //
-// Each input is opened by content (etw.Open). Its events are routed to one
+// Each input is opened by content (etw/input's Open). Its events are routed to one
 // stream per (host, source), put in event-time order by a bounded reorder
 // buffer (DETECTION.md evidence rule 4) and fed to that stream's engine.
 // The engines of one host share a detect.Host, so what one source proves

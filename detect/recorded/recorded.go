@@ -12,6 +12,7 @@ import (
 
 	"github.com/smsswatch/smsswatch/detect"
 	"github.com/smsswatch/smsswatch/etw"
+	etwinput "github.com/smsswatch/smsswatch/etw/input"
 	"github.com/smsswatch/smsswatch/etw/reorder"
 )
 
@@ -119,7 +120,7 @@ func (p *Pipeline) Run(ctx context.Context, paths []string) error {
 	}()
 	var err error
 	for _, path := range paths {
-		rd, closer, oerr := etw.Open(path, &p.skips)
+		rd, closer, oerr := etwinput.Open(path, &p.skips)
 		if oerr != nil {
 			err = oerr
 			break

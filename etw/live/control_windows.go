@@ -13,7 +13,7 @@ import (
 // The trace-control calls github.com/bi-zone/etw does not expose: query,
 // flush and update a session by name, request capture state (rundown), and
 // list how sessions enable a provider. They are plain advapi32 calls (no
-// cgo); the buffers are laid out by live_health.go.
+// cgo); the buffers are laid out by health.go.
 
 var (
 	modadvapi32               = windows.NewLazySystemDLL("advapi32.dll")

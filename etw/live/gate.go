@@ -11,7 +11,7 @@ import (
 // This file holds the pure-Go half of the ETW session lifecycle: the gate
 // that keeps at most one ProcessTrace consumer running, and the streak
 // counter that turns repeated flush failures into sensor.blind. The Windows
-// supervisor (live_windows.go) drives both; they are tested on any OS.
+// supervisor (sensor_windows.go) drives both; they are tested on any OS.
 
 // errConsumerBusy is returned by consumerGate.begin while the previous
 // ProcessTrace has not returned.

@@ -4,18 +4,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/smsswatch/smsswatch/etw"
 
@@ -362,113 +357,6 @@ func TestFiletimeToUnixNano(t *testing.T) {
 			t.Errorf("FiletimeToUnixNano(%d) = %d, %v; want %d, %v", c.ft, got, ok, c.want, c.ok)
 		}
 	}
-}
-
-// TestEventRecordLayout pins the EVENT_RECORD mirror to evntcons.h: 80-byte
-// EVENT_HEADER, ETW_BUFFER_CONTEXT at 80, ExtendedDataCount at 84,
-// UserDataLength at 86, then the three pointers.
-func TestEventRecordLayout(t *testing.T) {
-	var r eventRecordRaw
-	var h eventHeaderRaw
-	ptr := unsafe.Sizeof(uintptr(0))
-	for _, c := range []struct {
-		name      string
-		got, want uintptr
-	}{
-		{"sizeof(EVENT_HEADER)", unsafe.Sizeof(h), 80},
-		{"Header.Flags", unsafe.Offsetof(h.Flags), 4},
-		{"Header.ProcessId", unsafe.Offsetof(h.ProcessID), 12},
-		{"Header.TimeStamp", unsafe.Offsetof(h.TimeStamp), 16},
-		{"Header.ProviderId", unsafe.Offsetof(h.ProviderID), 24},
-		{"Header.EventDescriptor.Id", unsafe.Offsetof(h.ID), 40},
-		{"Header.EventDescriptor.Version", unsafe.Offsetof(h.Version), 42},
-		{"Header.EventDescriptor.Keyword", unsafe.Offsetof(h.Keyword), 48},
-		{"Header.ActivityId", unsafe.Offsetof(h.ActivityID), 64},
-		{"BufferContext", unsafe.Offsetof(r.ProcessorNumber), 80},
-		{"ExtendedDataCount", unsafe.Offsetof(r.ExtendedDataCount), 84},
-		{"UserDataLength", unsafe.Offsetof(r.UserDataLength), 86},
-		{"ExtendedData", unsafe.Offsetof(r.ExtendedData), 88},
-		{"UserData", unsafe.Offsetof(r.UserData), 88 + ptr},
-		{"UserContext", unsafe.Offsetof(r.UserContext), 88 + 2*ptr},
-		{"sizeof(EVENT_RECORD)", unsafe.Sizeof(r), 88 + 3*ptr},
-		{"sizeof(EVENT_HEADER_EXTENDED_DATA_ITEM)", unsafe.Sizeof(extDataItemRaw{}), 16},
-		{"ExtendedData.ExtType", unsafe.Offsetof(extDataItemRaw{}.ExtType), 2},
-		{"ExtendedData.DataSize", unsafe.Offsetof(extDataItemRaw{}.DataSize), 6},
-		{"ExtendedData.DataPtr", unsafe.Offsetof(extDataItemRaw{}.DataPtr), 8},
-	} {
-		if c.got != c.want {
-			t.Errorf("%s = %d, want %d", c.name, c.got, c.want)
-		}
-	}
-}
-
-// TestBizoneEventLayout pins, on any OS, the assumption live_windows.go's
-// record accessor makes about github.com/bi-zone/etw at the pinned
-// version: its Event struct is exactly {Header EventHeader; eventRecord
-// C.PEVENT_RECORD}, so the record pointer is the word after the header.
-// It reads the module's source (go list / go mod download).
-func TestBizoneEventLayout(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		// No go tool under wine; there TestBizEventLayoutWindows checks
-		// the compiled library itself (reflect), which is stronger.
-		t.Skip("checked by TestBizEventLayoutWindows on Windows")
-	}
-	dir := bizoneDir(t)
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, filepath.Join(dir, "event.go"), nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fields []string
-	ast.Inspect(f, func(n ast.Node) bool {
-		ts, ok := n.(*ast.TypeSpec)
-		if !ok || ts.Name.Name != "Event" {
-			return true
-		}
-		st, ok := ts.Type.(*ast.StructType)
-		if !ok {
-			t.Fatal("Event is not a struct")
-		}
-		for _, fl := range st.Fields.List {
-			var typ strings.Builder
-			switch x := fl.Type.(type) {
-			case *ast.Ident:
-				typ.WriteString(x.Name)
-			case *ast.SelectorExpr:
-				typ.WriteString(x.X.(*ast.Ident).Name + "." + x.Sel.Name)
-			default:
-				typ.WriteString("?")
-			}
-			for _, n := range fl.Names {
-				fields = append(fields, n.Name+" "+typ.String())
-			}
-		}
-		return false
-	})
-	if want := []string{"Header EventHeader", "eventRecord C.PEVENT_RECORD"}; !reflect.DeepEqual(fields, want) {
-		t.Fatalf("bi-zone/etw Event fields %q, want %q: update bizEvent in live_windows.go", fields, want)
-	}
-}
-
-// bizoneDir returns the source folder of the pinned bi-zone/etw module.
-func bizoneDir(t *testing.T) string {
-	t.Helper()
-	const mod = "github.com/bi-zone/etw"
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", mod).Output()
-	dir := strings.TrimSpace(string(out))
-	if err != nil || dir == "" {
-		// Not in the module cache yet (a Linux-only build never needed it).
-		out, err = exec.Command("go", "mod", "download", "-json", mod).Output()
-		if err != nil {
-			t.Fatalf("go mod download %s: %v", mod, err)
-		}
-		var info struct{ Dir string }
-		if err := json.Unmarshal(out, &info); err != nil || info.Dir == "" {
-			t.Fatalf("go mod download %s: %v %s", mod, err, out)
-		}
-		dir = info.Dir
-	}
-	return dir
 }
 
 // FuzzKPDecode: any record bytes decode into a consistent event or fail

@@ -2,41 +2,46 @@
 
 package live
 
-// The live sensor keeps github.com/bi-zone/etw (the pinned
-// v0.0.0-20210519083747-fe9042eb0ea8) for the session: StartTrace,
-// EnableTraceEx2, OpenTrace/ProcessTrace with its C callback, and stop. It
-// no longer asks it for properties: bi-zone's EventProperties runs TDH per
-// event (2-5 ms, and at this commit it aborts every ProcessStart on its
-// Flags property, the library's PR #9), and ExtendedInfo copies. Instead
-// the callback reaches the raw EVENT_RECORD through bizEvent below, an
-// unsafe view of bi-zone's Event whose only assumption (Event is
-// {Header EventHeader; eventRecord C.PEVENT_RECORD}) is pinned three ways:
-// a compile-time size check here, a reflect check in live_windows_test.go
-// (wine, Windows), and TestBizoneEventLayout, which parses the module's
-// source on any OS. The event data is decoded by etw/kernelproc (pure Go,
-// fixed manifest layouts) and the SID and terminal-session extended items
-// are read from EVENT_RECORD.ExtendedData directly.
+// The live sensor splits ETW in two. The controller side stays with
+// github.com/bi-zone/etw (the pinned v0.0.0-20210519083747-fe9042eb0ea8):
+// NewSession (StartTrace), UpdateOptions (EnableTraceEx2, also re-issued on
+// every health tick) and Close (disable, then ControlTrace STOP). The
+// consumer side is etw/live/consumer: OpenTraceW on the session by name,
+// ProcessTrace on the supervisor's consumer goroutine, and CloseTrace.
 //
-// Why not the Velocidex/etw fork: it would fix the Flags abort, but still
-// decode through TDH (the 2-5 ms cost) and swap the whole session API for
-// one line of pointer arithmetic; bi-zone stays the one pinned ETW
-// dependency. What bi-zone does not allow: CloseTrace (the consumer's
-// TRACEHANDLE is a local of its processEvents and is never closed, so each
-// session restart leaks one consumer handle, bounded by the restart
-// back-off), and a millisecond FlushTimer at StartTrace (set afterwards
-// with ControlTrace UPDATE, see setFlushTimerMS).
+// Why not bi-zone's Session.Process: it keeps the consumer's TRACEHANDLE
+// a local of its processEvents and never calls CloseTrace, so every session
+// restart leaked one consumer handle; and it hands the callback an Event
+// whose EVENT_RECORD is unexported, which the sensor used to reach through
+// an unsafe mirror of the library's struct. consumer passes ETW's own
+// EVENT_RECORD (consumer.Record, its layout checked against the C headers
+// by that package's Windows tests) and owns the handle, so closing a
+// session closes the handle (consumer.Close) and then stops the session
+// (bi-zone's Close), and a restart waits for the previous ProcessTrace to
+// return (consumerGate here, consumer.ErrBusy as the package's own guard).
+//
+// bi-zone is not asked for properties either: its EventProperties runs
+// TDH per event (2-5 ms, and at this commit it aborts every ProcessStart on
+// its Flags property, the library's PR #9), and ExtendedInfo copies. The
+// callback decodes UserData with etw/live/kernelproc (pure Go, fixed
+// manifest layouts) and reads the SID and terminal-session extended items
+// from the record. Why not the Velocidex/etw fork: it would fix the Flags
+// abort but still decode through TDH; bi-zone stays the one pinned ETW
+// dependency. What bi-zone still does not allow: a millisecond FlushTimer
+// at StartTrace (set afterwards with ControlTrace UPDATE, see
+// setFlushTimerMS).
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/etw/live/consumer"
 
 	bizetw "github.com/bi-zone/etw"
 	"golang.org/x/sys/windows"
@@ -48,36 +53,26 @@ type livePlatform struct {
 	// cbHost is the host name the callback puts in events.
 	cbHost string
 	// kp and ev are the callback's decoder and event (the ProcessTrace
-	// thread's only; bi-zone calls the callback sequentially).
+	// thread's only; ProcessTrace calls the callback sequentially and
+	// consumerGate keeps one ProcessTrace at a time).
 	kp *kpDecoder
 	ev etw.Event
 	// gate keeps one ProcessTrace consumer at a time.
 	gate *consumerGate
 }
 
-// bizEvent mirrors github.com/bi-zone/etw's Event: the exported header,
-// then the unexported C.PEVENT_RECORD.
-type bizEvent struct {
-	Header bizetw.EventHeader
-	record *eventRecordRaw
-}
-
-// The mirror has bi-zone's size (a change of the library that adds or
-// removes fields fails to compile here).
-var (
-	_ [unsafe.Sizeof(bizetw.Event{}) - unsafe.Sizeof(bizEvent{})]struct{}
-	_ [unsafe.Sizeof(bizEvent{}) - unsafe.Sizeof(bizetw.Event{})]struct{}
-)
-
-// rawRecord returns the EVENT_RECORD behind a bi-zone event (valid only
-// inside the callback).
-func rawRecord(e *bizetw.Event) *eventRecordRaw {
-	return (*bizEvent)(unsafe.Pointer(e)).record
-}
-
 // eventHeaderFlagStringOnly is EVENT_HEADER_FLAG_STRING_ONLY: UserData is a
 // string, not the template's fields.
 const eventHeaderFlagStringOnly = 0x0004
+
+// processReturnWait is how long closing a session waits for its
+// ProcessTrace to return before saying so (the gate stays shut until it
+// does).
+const processReturnWait = 10 * time.Second
+
+// errProcessStuck is returned by traceRun.stopAndWait when ProcessTrace
+// has not returned within processReturnWait of closing.
+var errProcessStuck = errors.New("ProcessTrace did not return after the session was closed")
 
 // New prepares the live sensor: it reads the computer name, the
 // Windows folder and the drive-to-device map. It starts nothing; Run does.
@@ -167,52 +162,44 @@ func (l *Sensor) Run(ctx context.Context, h etw.Handler) error {
 }
 
 // callback is the ETW event callback (the ProcessTrace thread). It checks
-// the provider and the event ID on the header, decodes the raw record in
-// pure Go (no TDH, no map) and copies the event into the queue. It never
+// the provider and the event ID on the header, decodes the record in pure
+// Go (no TDH, no map) and copies the event into the queue. It never
 // blocks, logs or locks, and allocates only when a new image path or SID
 // enters its caches or a key arena is full.
-func (l *Sensor) callback(e *bizetw.Event) {
+func (l *Sensor) callback(r *consumer.Record) {
 	c := l.core
-	if e.Header.ProviderID != l.plat.provider {
+	hd := &r.Header
+	if windows.GUID(hd.ProviderID) != l.plat.provider {
 		c.c.foreign.Add(1)
 		return
 	}
-	if !WantKernelProcessEvent(e.Header.ID) {
+	id := hd.Descriptor.ID
+	if !WantKernelProcessEvent(id) {
 		c.c.filtered.Add(1)
 		return
 	}
-	rec := rawRecord(e)
-	if rec == nil || rec.Header.Flags&eventHeaderFlagStringOnly != 0 {
+	if hd.Flags&eventHeaderFlagStringOnly != 0 {
 		c.c.decodeErrors.Add(1)
 		return
 	}
 	h := kpHeader{
-		eventID:   e.Header.ID,
-		version:   e.Header.Version,
-		flags:     rec.Header.Flags,
-		processID: e.Header.ProcessID,
-		timeStamp: e.Header.TimeStamp.UnixNano(),
+		eventID:   id,
+		version:   hd.Descriptor.Version,
+		flags:     hd.Flags,
+		processID: hd.ProcessID,
+		timeStamp: hd.UnixNano(),
 	}
-	if h.eventID == EventProcessStart && rec.ExtendedDataCount > 0 && rec.ExtendedData != nil {
+	if id == EventProcessStart {
 		// The creator's user and session: the SID and TS_ID items.
-		items := unsafe.Slice((*extDataItemRaw)(rec.ExtendedData), rec.ExtendedDataCount)
-		for i := range items {
-			it := &items[i]
-			// DataPtr is a ULONGLONG holding a pointer (its low half on
-			// 32-bit Windows).
-			p := *(*unsafe.Pointer)(unsafe.Pointer(&it.DataPtr))
-			if p == nil || it.DataSize == 0 {
-				continue
+		ext := r.Extended()
+		for i := range ext {
+			if d := ext[i].Data(); d != nil {
+				h.addExt(ext[i].ExtType, d)
 			}
-			h.addExt(it.ExtType, unsafe.Slice((*byte)(p), it.DataSize))
 		}
 	}
-	var data []byte
-	if rec.UserData != nil && rec.UserDataLength > 0 {
-		data = unsafe.Slice((*byte)(rec.UserData), rec.UserDataLength)
-	}
 	ev := &l.plat.ev
-	partial, err := l.plat.kp.decode(&h, data, l.plat.cbHost, ev)
+	partial, err := l.plat.kp.decode(&h, r.Data(), l.plat.cbHost, ev)
 	if err != nil {
 		c.c.decodeErrors.Add(1)
 		return
@@ -296,61 +283,105 @@ func (l *Sensor) superviseSession(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
+// traceRun is one started session: its controller (bi-zone's Session),
+// its consumer and the channel the consumer goroutine's Process returns
+// on. Owned by the session supervisor goroutine.
+type traceRun struct {
+	// ctl stops the session (bi-zone: disable the provider, ControlTrace
+	// STOP); cons closes the consumer's trace handle (CloseTrace).
+	ctl, cons io.Closer
+	done      chan error
+	logf      func(string, ...any)
+	stopped   bool
+}
+
+// stop closes the consumer's trace handle, then stops the session, once:
+// CloseTrace first, so that the handle is closed however the controller
+// fares (also when ProcessTrace has already returned: a session stopped
+// from outside still leaves the handle open).
+func (r *traceRun) stop() {
+	if r.stopped {
+		return
+	}
+	r.stopped = true
+	if err := r.cons.Close(); err != nil {
+		r.logf("closing the ETW consumer: %v", err)
+	}
+	if err := r.ctl.Close(); err != nil {
+		r.logf("closing the ETW session: %v", err)
+	}
+}
+
+// stopAndWait stops the run and waits up to wait for Process to return,
+// with its result; errProcessStuck when it does not return in time (the
+// consumer gate then stays shut until it does: superviseSession waits).
+func (r *traceRun) stopAndWait(wait time.Duration) error {
+	r.stop()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case err := <-r.done:
+		return err
+	case <-t.C:
+		r.logf("ProcessTrace did not return within %v of closing the session", wait)
+		return errProcessStuck
+	}
+}
+
 // runSession runs one ETW session until it ends or ctx does, and returns
 // why it ended (the sensor.blind reason).
 func (l *Sensor) runSession(ctx context.Context, ctl *traceControl, first bool, wg *sync.WaitGroup) string {
 	c := l.core
-	sess, err := l.openSession()
-	if err != nil {
+	// startAnyway is for a session that delivers nothing: the first run
+	// still lets the consumer start, with the snapshot (the machine's
+	// state is still worth knowing) and the registry watch.
+	startAnyway := func(reason string) string {
 		if first {
-			// Let the consumer start anyway, with the snapshot: the
-			// machine's state is still worth knowing.
 			l.sendSnapshot(ctx, 0, first)
 			l.startRegistry(ctx, wg)
 		}
-		return "cannot start the ETW session: " + err.Error()
+		return reason
+	}
+	sess, err := l.openSession()
+	if err != nil {
+		return startAnyway("cannot start the ETW session: " + err.Error())
 	}
 	since := c.now()
+	cons, err := consumer.Open(l.cfg.SessionName, l.callback)
+	if err != nil {
+		if cerr := sess.Close(); cerr != nil {
+			l.cfg.Logf("closing the ETW session: %v", cerr)
+		}
+		return startAnyway("cannot consume the ETW session: " + err.Error())
+	}
+	run := &traceRun{ctl: sess, cons: cons, done: make(chan error, 1), logf: l.cfg.Logf}
 	end, err := l.plat.gate.begin()
 	if err != nil {
 		// The supervisor waited for the gate; only a bug gets here.
-		sess.Close()
+		run.stop()
 		return "cannot start the ETW session: " + err.Error()
 	}
-	done := make(chan error, 1)
 	go func() {
 		defer end()
-		done <- sess.Process(l.callback)
+		run.done <- cons.Process()
 	}()
-	closeSession := func() error {
-		if err := sess.Close(); err != nil {
-			l.cfg.Logf("closing the ETW session: %v", err)
-		}
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(10 * time.Second):
-			// The gate stays shut until it does return: the next
-			// start waits for it (superviseSession).
-			l.cfg.Logf("ProcessTrace did not return within 10 s of closing the session")
-			return errors.New("ProcessTrace did not return after the session was closed")
-		}
+	// Enable the provider now that the consumer is open (bi-zone's
+	// Process enabled it just before its own OpenTrace).
+	if err := sess.UpdateOptions(); err != nil {
+		run.stopAndWait(processReturnWait)
+		return startAnyway("cannot enable the provider in the ETW session: " + err.Error())
 	}
 
-	loggerID, verified := l.waitEnabled(ctx, ctl, done)
+	loggerID, verified := l.waitEnabled(ctx, ctl, run.done)
 	if ctx.Err() != nil {
-		closeSession()
+		run.stopAndWait(processReturnWait)
 		return ""
 	}
 	select {
-	case err := <-done:
+	case err := <-run.done:
 		// The session could not deliver events at all.
-		sess.Close()
-		if first {
-			l.sendSnapshot(ctx, 0, first)
-			l.startRegistry(ctx, wg)
-		}
-		return l.stopReason(err)
+		run.stop()
+		return startAnyway(l.stopReason(err))
 	default:
 	}
 	// What the session looked like as started: the tamper check compares
@@ -397,10 +428,10 @@ func (l *Sensor) runSession(ctx context.Context, ctl *traceControl, first bool, 
 		case <-canaryC:
 			l.launchCanary(ctx)
 		case <-ctx.Done():
-			closeSession()
+			run.stopAndWait(processReturnWait)
 			return ""
-		case err := <-done:
-			sess.Close()
+		case err := <-run.done:
+			run.stop()
 			return l.stopReason(err)
 		case <-flushC:
 			if err := ctl.flushNow(); err != nil {
@@ -415,7 +446,7 @@ func (l *Sensor) runSession(ctx context.Context, ctl *traceControl, first bool, 
 		case <-ht.C:
 			st, err := ctl.queryStats()
 			if errors.Is(err, errSessionGone) {
-				closeSession()
+				run.stopAndWait(processReturnWait)
 				return "ETW session " + l.cfg.SessionName + " no longer exists (stopped from outside)"
 			}
 			if err != nil {
@@ -481,12 +512,16 @@ func (l *Sensor) setFlushTimers(ctl *traceControl) (ms, sec uint32) {
 // stopReason is the sensor.blind reason for a session whose Process
 // returned with err.
 func (l *Sensor) stopReason(err error) string {
-	if err == nil {
+	switch {
+	case err == nil:
 		return "ETW session " + l.cfg.SessionName + " stopped from outside"
+	case errors.Is(err, consumer.ErrBusy):
+		// consumerGate should make this impossible; another consumer of
+		// the same name in this process (or a gate bug) gets here.
+		return "ETW session " + l.cfg.SessionName + " not consumed: another ProcessTrace still runs for it in this process"
+	default:
+		return "ETW session " + l.cfg.SessionName + " stopped: " + err.Error()
 	}
-	// bi-zone/etw formats a missing GetLastError as "%!w(<nil>)".
-	msg := strings.ReplaceAll(err.Error(), "; %!w(<nil>)", "")
-	return "ETW session " + l.cfg.SessionName + " stopped: " + msg
 }
 
 // waitEnabled waits (up to 5 s) until the provider is enabled in our

@@ -4,6 +4,8 @@ package live
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -13,8 +15,9 @@ import (
 	"unsafe"
 
 	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/etw/live/consumer"
+	"github.com/smsswatch/smsswatch/etw/live/kernelproc"
 
-	bizetw "github.com/bi-zone/etw"
 	"golang.org/x/sys/windows"
 )
 
@@ -112,29 +115,295 @@ func TestEnricherWindows(t *testing.T) {
 	}
 }
 
-// TestBizEventLayoutWindows pins the record accessor to the compiled
-// github.com/bi-zone/etw: Event is {Header EventHeader; eventRecord
-// *EVENT_RECORD}, and bizEvent's record field sits where eventRecord does.
-func TestBizEventLayoutWindows(t *testing.T) {
-	typ := reflect.TypeOf(bizetw.Event{})
-	if typ.NumField() != 2 {
-		t.Fatalf("bi-zone Event has %d fields", typ.NumField())
+// testRecord is an EVENT_RECORD as ProcessTrace hands it to the callback,
+// built in Go memory; it keeps the bytes its pointers refer to (the
+// extended items hold their addresses as integers, as ETW's do).
+type testRecord struct {
+	rec   consumer.Record
+	data  []byte
+	items []consumer.ExtendedDataItem
+	ext   [][]byte
+}
+
+// testExt is one extended data item of a testRecord.
+type testExt struct {
+	typ  uint16
+	data []byte
+}
+
+// newTestRecord returns a record of provider with the descriptor id and
+// version, header flags and process ID, the time stamp unixNano (as the
+// FILETIME ETW delivers), the user data and the extended items.
+func newTestRecord(provider windows.GUID, id uint16, version uint8, flags uint16, pid uint32, unixNano int64, data []byte, ext ...testExt) *testRecord {
+	tr := &testRecord{data: data}
+	r := &tr.rec
+	r.Header.ProviderID = consumer.GUID(provider)
+	r.Header.Descriptor.ID = id
+	r.Header.Descriptor.Version = version
+	r.Header.Flags = flags
+	r.Header.ProcessID = pid
+	r.Header.TimeStamp = unixNano/100 + 116444736000000000
+	if len(data) > 0 {
+		r.UserData = unsafe.Pointer(&data[0])
+		r.UserDataLength = uint16(len(data))
 	}
-	h, r := typ.Field(0), typ.Field(1)
-	if h.Name != "Header" || h.Type != reflect.TypeOf(bizetw.EventHeader{}) || h.Offset != 0 {
-		t.Errorf("field 0: %s %v at %d", h.Name, h.Type, h.Offset)
+	for _, e := range ext {
+		it := consumer.ExtendedDataItem{ExtType: e.typ, DataSize: uint16(len(e.data))}
+		if len(e.data) > 0 {
+			it.DataPtr = uint64(uintptr(unsafe.Pointer(&e.data[0])))
+		}
+		tr.items = append(tr.items, it)
+		tr.ext = append(tr.ext, e.data)
 	}
-	if r.Name != "eventRecord" || r.Type.Kind() != reflect.Pointer || r.Offset != unsafe.Offsetof(bizEvent{}.record) {
-		t.Errorf("field 1: %s %v at %d, mirror at %d", r.Name, r.Type, r.Offset, unsafe.Offsetof(bizEvent{}.record))
+	if len(tr.items) > 0 {
+		r.ExtendedData = &tr.items[0]
+		r.ExtendedDataCount = uint16(len(tr.items))
 	}
-	if r.Type.Elem().Size() != unsafe.Sizeof(eventRecordRaw{}) {
-		t.Errorf("C EVENT_RECORD is %d bytes, the mirror %d", r.Type.Elem().Size(), unsafe.Sizeof(eventRecordRaw{}))
+	return tr
+}
+
+// testSensor returns a Sensor with only what the callback uses: a core
+// (host WS1), the provider and a decoder.
+func testSensor(t *testing.T) *Sensor {
+	t.Helper()
+	core, _ := testCore(t, Config{}, nil)
+	provider, err := windows.GUIDFromString(KernelProcessProvider)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The accessor returns what the field holds.
-	var rec eventRecordRaw
-	ev := bizEvent{record: &rec}
-	if rawRecord((*bizetw.Event)(unsafe.Pointer(&ev))) != &rec {
-		t.Error("rawRecord does not return the record")
+	return &Sensor{cfg: core.cfg, core: core,
+		plat: livePlatform{provider: provider, cbHost: "WS1", kp: newKPDecoder(), gate: newConsumerGate()}}
+}
+
+// callbackCounts are the counters the callback moves.
+type callbackCounts struct {
+	events, foreign, filtered, decodeErrors, partial uint64
+}
+
+func countsOf(c *liveCore) callbackCounts {
+	return callbackCounts{events: c.c.events.Load(), foreign: c.c.foreign.Load(), filtered: c.c.filtered.Load(),
+		decodeErrors: c.c.decodeErrors.Load(), partial: c.c.partial.Load()}
+}
+
+// TestCallbackWindows feeds the ETW callback records as ProcessTrace
+// hands them over: it filters on the header's provider and descriptor
+// ID, decodes UserData for the descriptor's version with the header's
+// flags, time stamp and process ID, takes the SID extended item for
+// ProcessStart only, and queues exactly what kpDecoder makes of that.
+func TestCallbackWindows(t *testing.T) {
+	provider, err := windows.GUIDFromString(KernelProcessProvider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := windows.GUIDFromString("{EDD08927-9CC4-4E65-B970-C2560FB5C289}") // Kernel-File
+	if err != nil {
+		t.Fatal(err)
+	}
+	const flags64 = kernelproc.HeaderFlag64BitHeader
+	ts := mustTime(t, kpHeaderTime)
+	sid := testExt{extTypeSID, sidSystem}
+	tsID := testExt{extTypeTSID, []byte{1, 0, 0, 0}}
+	start4 := readKPFixture(t, "start_v4.hex")
+	for _, c := range []struct {
+		name string
+		rec  *testRecord
+		// queued: the event the callback must queue is kpDecoder's for
+		// this header (nil: nothing queued).
+		queued *kpHeader
+		data   []byte
+		want   callbackCounts
+	}{
+		{"start v4", newTestRecord(provider, 1, 4, flags64, 268, ts, start4, tsID, sid),
+			&kpHeader{eventID: 1, version: 4, flags: flags64, processID: 268, timeStamp: ts, sid: sidSystem}, start4,
+			callbackCounts{events: 1}},
+		{"start v0", newTestRecord(provider, 1, 0, flags64, 268, ts, readKPFixture(t, "start_v0.hex"), sid),
+			&kpHeader{eventID: 1, version: 0, flags: flags64, processID: 268, timeStamp: ts, sid: sidSystem}, readKPFixture(t, "start_v0.hex"),
+			callbackCounts{events: 1}},
+		{"stop v2", newTestRecord(provider, 2, 2, flags64, 4, ts, readKPFixture(t, "stop_v2.hex")),
+			&kpHeader{eventID: 2, version: 2, flags: flags64, processID: 4, timeStamp: ts}, readKPFixture(t, "stop_v2.hex"),
+			callbackCounts{events: 1}},
+		// Extended items of other events are not the creator's: ignored.
+		{"rundown v1 with a SID item", newTestRecord(provider, 15, 1, flags64, 4, ts, readKPFixture(t, "rundown_v1.hex"), sid),
+			&kpHeader{eventID: 15, version: 1, flags: flags64, processID: 4, timeStamp: ts}, readKPFixture(t, "rundown_v1.hex"),
+			callbackCounts{events: 1}},
+		{"start v4 with an empty SID item", newTestRecord(provider, 1, 4, flags64, 268, ts, start4, testExt{extTypeSID, nil}),
+			&kpHeader{eventID: 1, version: 4, flags: flags64, processID: 268, timeStamp: ts}, start4,
+			callbackCounts{events: 1}},
+		{"foreign provider", newTestRecord(other, 1, 4, flags64, 268, ts, start4, sid), nil, nil,
+			callbackCounts{foreign: 1}},
+		{"unwanted event ID", newTestRecord(provider, 5, 0, flags64, 268, ts, start4), nil, nil,
+			callbackCounts{filtered: 1}},
+		{"string-only data", newTestRecord(provider, 1, 4, flags64|eventHeaderFlagStringOnly, 268, ts, start4), nil, nil,
+			callbackCounts{decodeErrors: 1}},
+		{"truncated data", newTestRecord(provider, 1, 4, flags64, 268, ts, start4[:10], sid), nil, nil,
+			callbackCounts{decodeErrors: 1}},
+		{"no user data", newTestRecord(provider, 1, 4, flags64, 268, ts, nil, sid), nil, nil,
+			callbackCounts{decodeErrors: 1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := testSensor(t)
+			l.callback(&c.rec.rec)
+			if got := countsOf(l.core); got != c.want {
+				t.Errorf("counters %+v, want %+v", got, c.want)
+			}
+			var got etw.Event
+			queued := l.core.q.Pop(&got)
+			if c.queued == nil {
+				if queued {
+					t.Fatalf("queued %+v", got)
+				}
+				return
+			}
+			if !queued {
+				t.Fatal("nothing queued")
+			}
+			var want etw.Event
+			if _, err := newKPDecoder().decode(c.queued, c.data, "WS1", &want); err != nil {
+				t.Fatalf("reference decode: %v", err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("queued\n %+v\nwant\n %+v", got, want)
+			}
+			// What the header carries, said outright.
+			if got.Time != ts || got.Host != "WS1" {
+				t.Errorf("time %v host %q", etw.TimeOf(got.Time), got.Host)
+			}
+			if c.queued.eventID == EventProcessStart {
+				if got.Proc.CreatorPID != 268 {
+					t.Errorf("creator PID %d", got.Proc.CreatorPID)
+				}
+				if wantSID := c.queued.sid != nil; got.Has(etw.FieldCreatorSID) != wantSID || (wantSID && got.Proc.CreatorSID != "S-1-5-18") {
+					t.Errorf("creator SID %q known %v", got.Proc.CreatorSID, got.Has(etw.FieldCreatorSID))
+				}
+			}
+			if l.core.q.Pop(&got) {
+				t.Errorf("a second event queued: %+v", got)
+			}
+		})
+	}
+}
+
+// TestCallbackAllocsWindows: once the decoder's caches hold the image and
+// the SID, the callback (decode and enqueue) does not allocate.
+func TestCallbackAllocsWindows(t *testing.T) {
+	provider, err := windows.GUIDFromString(KernelProcessProvider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const flags64 = kernelproc.HeaderFlag64BitHeader
+	ts := mustTime(t, kpHeaderTime)
+	sid := testExt{extTypeSID, sidSystem}
+	for _, c := range []struct {
+		name string
+		rec  *testRecord
+	}{
+		{"start v4", newTestRecord(provider, 1, 4, flags64, 268, ts, readKPFixture(t, "start_v4.hex"), sid, testExt{extTypeTSID, []byte{1, 0, 0, 0}})},
+		{"stop v2", newTestRecord(provider, 2, 2, flags64, 4, ts, readKPFixture(t, "stop_v2.hex"))},
+		{"rundown v3", newTestRecord(provider, 15, 3, flags64, 4, ts, readKPFixture(t, "rundown_v3.hex"))},
+		{"foreign", newTestRecord(windows.GUID{Data1: 1}, 1, 4, flags64, 268, ts, readKPFixture(t, "start_v4.hex"), sid)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := testSensor(t)
+			var ev etw.Event
+			l.callback(&c.rec.rec) // fills the caches
+			l.core.q.Pop(&ev)
+			n := testing.AllocsPerRun(1000, func() {
+				l.callback(&c.rec.rec)
+				l.core.q.Pop(&ev)
+			})
+			if n != 0 {
+				t.Errorf("%.2f allocations per event", n)
+			}
+		})
+	}
+}
+
+// closeLog records the order of Close calls across fake closers.
+type closeLog struct {
+	calls []string
+	logs  []string
+}
+
+// fakeCloser is a controller or consumer that records its Close.
+type fakeCloser struct {
+	name string
+	log  *closeLog
+	err  error
+}
+
+func (f *fakeCloser) Close() error {
+	f.log.calls = append(f.log.calls, f.name)
+	return f.err
+}
+
+// TestTraceRunWindows: closing a run closes the consumer's trace handle
+// (CloseTrace) before stopping the session, once, whatever either
+// returns; stopAndWait returns Process's result, or errProcessStuck
+// (logged) when Process does not return in time.
+func TestTraceRunWindows(t *testing.T) {
+	errClose := errors.New("close failed")
+	errProcess := errors.New("ProcessTrace failed")
+	for _, c := range []struct {
+		name            string
+		consErr, ctlErr error
+		// processed: what Process returned (queued on done before
+		// stopAndWait); stuck: it never returns.
+		processed error
+		stuck     bool
+		wantErr   error
+		wantLogs  int
+	}{
+		{name: "closed cleanly", wantErr: nil},
+		{name: "process failed", processed: errProcess, wantErr: errProcess},
+		{name: "both closes fail", consErr: errClose, ctlErr: errClose, wantLogs: 2},
+		{name: "process stuck", stuck: true, wantErr: errProcessStuck, wantLogs: 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var log closeLog
+			r := &traceRun{
+				cons: &fakeCloser{name: "CloseTrace", log: &log, err: c.consErr},
+				ctl:  &fakeCloser{name: "stop session", log: &log, err: c.ctlErr},
+				done: make(chan error, 1),
+				logf: func(f string, a ...any) { log.logs = append(log.logs, fmt.Sprintf(f, a...)) },
+			}
+			if !c.stuck {
+				r.done <- c.processed
+			}
+			err := r.stopAndWait(time.Millisecond)
+			if c.wantErr == nil && err != nil || c.wantErr != nil && !errors.Is(err, c.wantErr) {
+				t.Errorf("stopAndWait: %v, want %v", err, c.wantErr)
+			}
+			r.stop() // a second stop closes nothing again
+			if want := []string{"CloseTrace", "stop session"}; !reflect.DeepEqual(log.calls, want) {
+				t.Errorf("calls %q, want %q", log.calls, want)
+			}
+			if len(log.logs) != c.wantLogs {
+				t.Errorf("logged %q, want %d lines", log.logs, c.wantLogs)
+			}
+		})
+	}
+}
+
+// TestStopReasonWindows: how a returned Process becomes the sensor.blind
+// reason; ErrBusy (a second ProcessTrace for the name) says so.
+func TestStopReasonWindows(t *testing.T) {
+	l := testSensor(t)
+	name := l.cfg.SessionName
+	for _, c := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"stopped from outside", nil, "ETW session " + name + " stopped from outside"},
+		{"busy", fmt.Errorf("ETW consumer of session %q: %w", name, consumer.ErrBusy),
+			"ETW session " + name + " not consumed: another ProcessTrace still runs for it in this process"},
+		{"failed", errors.New("ProcessTrace: boom"), "ETW session " + name + " stopped: ProcessTrace: boom"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := l.stopReason(c.err); got != c.want {
+				t.Errorf("%q, want %q", got, c.want)
+			}
+		})
 	}
 }
 
