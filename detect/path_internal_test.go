@@ -1,6 +1,8 @@
 package detect
 
-import "testing"
+import (
+	"testing"
+)
 
 func TestInSystem32(t *testing.T) {
 	root, _ := systemRootDir(`C:\Windows`)
@@ -96,27 +98,6 @@ func TestCommandLineShapes(t *testing.T) {
 	for _, tc := range cases {
 		if isMasterCmd(tc.cmd) != tc.master || isChildCmd(tc.cmd) != tc.child {
 			t.Errorf("%q: master %v child %v", tc.cmd, isMasterCmd(tc.cmd), isChildCmd(tc.cmd))
-		}
-	}
-}
-
-func TestSessionManagerSubkey(t *testing.T) {
-	cases := []struct {
-		key, sub string
-		ok       bool
-	}{
-		{`HKLM\System\CurrentControlSet\Control\Session Manager`, "", true},
-		{`HKLM\SYSTEM\ControlSet001\Control\Session Manager\SubSystems`, "subsystems", true},
-		{`\REGISTRY\MACHINE\SYSTEM\ControlSet002\Control\Session Manager\AppCertDlls`, "appcertdlls", true},
-		{`HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Control\Session Manager\KnownDLLs`, "knowndlls", true},
-		{`HKLM\System\CurrentControlSet\Control\Session Manager2`, "", false},
-		{`HKLM\Software\Microsoft\Windows\CurrentVersion\Run`, "", false},
-		{`HKLM\System\ControlSetX\Control\Session Manager`, "", false},
-	}
-	for _, tc := range cases {
-		sub, ok := sessionManagerSubkey(tc.key)
-		if sub != tc.sub || ok != tc.ok {
-			t.Errorf("%q: got %q %v", tc.key, sub, ok)
 		}
 	}
 }

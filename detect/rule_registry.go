@@ -4,37 +4,8 @@ import (
 	"strings"
 
 	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/etw/sessmgr"
 )
-
-// watchedValue is a Session Manager value of DETECTION.md.
-type watchedValue struct {
-	// def is the default data, normalised; hasDef is false for values the
-	// contract gives no default (any write is news).
-	def    string
-	hasDef bool
-	// pfro: PendingFileRenameOperations, judged by its writer.
-	pfro bool
-	// setup: SetupExecute*, which Windows servicing writes.
-	setup bool
-}
-
-// watched maps "subkey\value" (lower case; subkey "" is Session Manager
-// itself) to its rule data.
-var watched = map[string]watchedValue{
-	`\bootexecute`:                  {def: "autocheck autochk *", hasDef: true},
-	`\bootexecutenopnpsync`:         {hasDef: true},
-	`\setupexecute`:                 {hasDef: true, setup: true},
-	`\setupexecutenopnpsync`:        {hasDef: true, setup: true},
-	`\platformexecute`:              {hasDef: true},
-	`\execute`:                      {hasDef: true},
-	`\s0initialcommand`:             {hasDef: true},
-	`\pendingfilerenameoperations`:  {pfro: true},
-	`\pendingfilerenameoperations2`: {pfro: true},
-	`subsystems\windows`:            {},
-	`subsystems\required`:           {def: "debug windows", hasDef: true},
-	`subsystems\optional`:           {},
-	`subsystems\kmode`:              {},
-}
 
 // maxKnownDLLs bounds the KnownDLLs baseline an engine keeps.
 const maxKnownDLLs = 1024
@@ -46,44 +17,6 @@ type registryState struct {
 }
 
 func (s *registryState) init() { s.knownDLLs = map[string]bool{} }
-
-// sessionManagerSubkey returns the part of key below Session Manager
-// ("" for the key itself), lower case, if key is
-// HKLM\SYSTEM\{CurrentControlSet|ControlSet00N}\Control\Session Manager.
-func sessionManagerSubkey(key string) (string, bool) {
-	k := strings.ToLower(strings.ReplaceAll(key, "/", `\`))
-	for _, prefix := range []string{`hklm\`, `hkey_local_machine\`, `\registry\machine\`, `registry\machine\`} {
-		if strings.HasPrefix(k, prefix) {
-			k = k[len(prefix):]
-			break
-		}
-	}
-	if !strings.HasPrefix(k, `system\`) {
-		return "", false
-	}
-	k = k[len(`system\`):]
-	i := strings.IndexByte(k, '\\')
-	if i < 0 {
-		return "", false
-	}
-	set := k[:i]
-	if set != "currentcontrolset" && !(strings.HasPrefix(set, "controlset") && len(set) == len("controlset001")) {
-		return "", false
-	}
-	k = k[i:]
-	const sm = `\control\session manager`
-	if !strings.HasPrefix(k, sm) {
-		return "", false
-	}
-	k = k[len(sm):]
-	if k == "" {
-		return "", true
-	}
-	if k[0] != '\\' {
-		return "", false
-	}
-	return strings.TrimRight(k[1:], `\`), true
-}
 
 // normData normalises registry data for comparison: lower case, NULs and
 // line breaks as spaces, runs of spaces collapsed.
@@ -172,7 +105,7 @@ func (e *Engine) inServicingDir(wp winPath) bool {
 // onRegistry applies smss.registry to a registry record.
 func (e *Engine) onRegistry(ev *etw.Event) {
 	r := &ev.Reg
-	sub, ok := sessionManagerSubkey(r.Key)
+	sub, ok := sessmgr.Subkey(r.Key)
 	if !ok {
 		return
 	}
@@ -204,29 +137,29 @@ func (e *Engine) onRegistry(ev *etw.Event) {
 		}
 		return
 	}
-	w, ok := watched[sub+`\`+value]
+	w, ok := sessmgr.Lookup(sub, value)
 	if !ok {
 		return // other Session Manager keys and values are boot activity
 	}
 	data := normData(r.Data)
 	switch r.Op {
 	case etw.RegOpBaseline:
-		if w.pfro {
+		if w.PendingRename {
 			return // pending renames at start are normal; writes are judged
 		}
 		if sub == "" && (strings.HasPrefix(value, "bootexecute") || strings.HasPrefix(value, "setupexecute")) {
 			e.allowBootPrograms(data)
 		}
-		if !w.hasDef {
+		if !w.HasDefault {
 			e.stats.Unevaluated[RuleRegistry][GapNoDefault]++
 			return
 		}
-		if data != w.def {
-			e.fireRegistry(ev, w.def, "differs from its default")
+		if data != w.Default {
+			e.fireRegistry(ev, w.Default, "differs from its default")
 		}
 	case etw.RegOpSetValue, etw.RegOpRename:
 		writer := e.classifyWriter(ev)
-		if w.pfro {
+		if w.PendingRename {
 			if writer == writerSuspect {
 				e.fireRegistry(ev, "written by Windows servicing only", "PendingFileRenameOperations written")
 			} else if writer == writerUnknown {
@@ -234,24 +167,24 @@ func (e *Engine) onRegistry(ev *etw.Event) {
 			}
 			return
 		}
-		if w.setup && (writer == writerServicing || (writer == writerUnknown && servicingData(data))) {
+		if w.Setup && (writer == writerServicing || (writer == writerUnknown && servicingData(data))) {
 			// Windows servicing schedules poqexec.exe here. Live change
 			// notifications carry no writer: then the data must say so.
 			return
 		}
-		if w.hasDef && data == w.def && r.Op == etw.RegOpSetValue {
+		if w.HasDefault && data == w.Default && r.Op == etw.RegOpSetValue {
 			return // the default written back
 		}
-		e.fireRegistry(ev, w.def, "written")
+		e.fireRegistry(ev, w.Default, "written")
 	case etw.RegOpDeleteValue:
-		if w.pfro || !w.hasDef || w.def == "" {
+		if w.PendingRename || !w.HasDefault || w.Default == "" {
 			return
 		}
 		writer := e.classifyWriter(ev)
 		if writer == writerBoot || writer == writerServicing {
 			return
 		}
-		e.fireRegistry(ev, w.def, "deleted")
+		e.fireRegistry(ev, w.Default, "deleted")
 	}
 }
 

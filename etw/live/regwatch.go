@@ -9,6 +9,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/etw/sessmgr"
 )
 
 // This file is the pure-Go half of the live Session Manager registry watch:
@@ -16,62 +17,11 @@ import (
 // are compared. regwatch_windows.go reads the registry and waits for
 // changes (RegNotifyChangeKeyValue).
 
-// SessionManagerKey is the path of Session Manager below a control set.
-const SessionManagerKey = `Control\Session Manager`
-
-// regSpec names watched values: Value "*" is every value of the subkey.
-// Subkey is relative to Session Manager ("" is the key itself).
-type regSpec struct {
-	Subkey, Value string
-}
-
-// sessionManagerSpecs are the values of DETECTION.md's smss.registry.
-var sessionManagerSpecs = []regSpec{
-	{"", "BootExecute"},
-	{"", "BootExecuteNoPnpSync"},
-	{"", "SetupExecute"},
-	{"", "SetupExecuteNoPnpSync"},
-	{"", "PlatformExecute"},
-	{"", "Execute"},
-	{"", "S0InitialCommand"},
-	{"", "PendingFileRenameOperations"},
-	{"", "PendingFileRenameOperations2"},
-	{"SubSystems", "Windows"},
-	{"SubSystems", "Required"},
-	{"SubSystems", "Optional"},
-	{"SubSystems", "Kmode"},
-	{"AppCertDlls", "*"},
-	{"KnownDLLs", "*"},
-}
-
-// regSubkeys returns the distinct subkeys of the specs, in order.
-func regSubkeys() []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, s := range sessionManagerSpecs {
-		if !seen[s.Subkey] {
-			seen[s.Subkey] = true
-			out = append(out, s.Subkey)
-		}
-	}
-	return out
-}
-
-// regWanted reports whether value of subkey is watched.
-func regWanted(subkey, value string) bool {
-	for _, s := range sessionManagerSpecs {
-		if strings.EqualFold(s.Subkey, subkey) && (s.Value == "*" || strings.EqualFold(s.Value, value)) {
-			return true
-		}
-	}
-	return false
-}
-
 // regKeyPath returns the event's key for a subkey of Session Manager in
 // control set set (CurrentControlSet or ControlSet00N):
 // HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\SubSystems.
 func regKeyPath(set, subkey string) string {
-	k := `HKLM\SYSTEM\` + set + `\` + SessionManagerKey
+	k := `HKLM\SYSTEM\` + set + `\` + sessmgr.Key
 	if subkey != "" {
 		k += `\` + subkey
 	}
@@ -214,13 +164,4 @@ func utf16LE(b []byte) string {
 		u[i] = binary.LittleEndian.Uint16(b[2*i:])
 	}
 	return string(utf16.Decode(u))
-}
-
-// controlSetName returns the control set for HKLM\SYSTEM subkey name:
-// ControlSet001..ControlSet999 (canonical case), or ok false.
-func controlSetName(name string) (string, bool) {
-	if len(name) != len("ControlSet001") || !strings.EqualFold(name[:10], "ControlSet") || !isDigits(name[10:]) {
-		return "", false
-	}
-	return "ControlSet" + name[10:], true
 }

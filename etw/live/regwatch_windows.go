@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/etw/sessmgr"
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
@@ -41,7 +42,7 @@ func controlSets() ([]string, error) {
 	}
 	out := []string{"CurrentControlSet"}
 	for _, n := range names {
-		if set, ok := controlSetName(n); ok && set != current {
+		if set, ok := sessmgr.ControlSetName(n); ok && set != current {
 			out = append(out, set)
 		}
 	}
@@ -51,8 +52,8 @@ func controlSets() ([]string, error) {
 // readControlSet reads the watched Session Manager values of one control
 // set into st. A missing key (AppCertDlls by default) is no value.
 func readControlSet(set string, st regState, buf []byte) []byte {
-	for _, sub := range regSubkeys() {
-		path := `SYSTEM\` + set + `\` + SessionManagerKey
+	for _, sub := range sessmgr.Subkeys() {
+		path := `SYSTEM\` + set + `\` + sessmgr.Key
 		if sub != "" {
 			path += `\` + sub
 		}
@@ -66,7 +67,7 @@ func readControlSet(set string, st regState, buf []byte) []byte {
 			continue
 		}
 		for _, name := range names {
-			if !regWanted(sub, name) {
+			if _, ok := sessmgr.Lookup(sub, name); !ok {
 				continue
 			}
 			n, typ, err := k.GetValue(name, buf)
@@ -152,7 +153,7 @@ func watchRegistry(ctx context.Context, host string, c *liveCore, logf func(stri
 		}
 	}()
 	for _, set := range sets {
-		k, err := registry.OpenKey(registry.LOCAL_MACHINE, `SYSTEM\`+set+`\`+SessionManagerKey, registry.NOTIFY)
+		k, err := registry.OpenKey(registry.LOCAL_MACHINE, `SYSTEM\`+set+`\`+sessmgr.Key, registry.NOTIFY)
 		if err != nil {
 			logf("registry watch: open %s: %v", set, err)
 			continue
