@@ -116,7 +116,7 @@ func (t *traceControl) setFlushTimer(seconds uint32) error {
 // event 15, for every running process) into session handle.
 func captureState(handle uint64, provider *windows.GUID) error {
 	r, err := callProc(procEnableTraceEx2, uintptr(handle), uintptr(unsafe.Pointer(provider)), eventControlCodeCapture,
-		4, uintptr(KernelProcessKeywordProcess), 0, 0, 0)
+		4, uintptr(kernelProcessKeywordProcess), 0, 0, 0)
 	if err != nil {
 		return fmt.Errorf("EnableTraceEx2: %w", err)
 	}

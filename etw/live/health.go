@@ -232,10 +232,10 @@ func checkEnabled(infos []traceEnableInfo, loggerID uint16) string {
 		if e.isEnabled == 0 {
 			return "Kernel-Process provider disabled in the ETW session"
 		}
-		if e.matchAnyKeyword != 0 && e.matchAnyKeyword&KernelProcessKeywordProcess == 0 {
+		if e.matchAnyKeyword != 0 && e.matchAnyKeyword&kernelProcessKeywordProcess == 0 {
 			return "ETW session keywords changed to 0x" + strconv.FormatUint(e.matchAnyKeyword, 16) + " (process keyword 0x10 removed)"
 		}
-		if e.matchAllKeyword&^KernelProcessKeywordProcess != 0 {
+		if e.matchAllKeyword&^kernelProcessKeywordProcess != 0 {
 			return "ETW session MatchAllKeyword changed to 0x" + strconv.FormatUint(e.matchAllKeyword, 16)
 		}
 		if e.level != 0 && e.level < 4 {

@@ -11,39 +11,39 @@ import (
 
 // Microsoft-Windows-Kernel-Process, the provider the live sensor enables.
 const (
-	// KernelProcessProvider is the provider GUID.
-	KernelProcessProvider = "{22FB2CD6-0E7B-422B-A0C7-2FAD1FD0E716}"
-	// KernelProcessKeywordProcess is WINEVENT_KEYWORD_PROCESS: process
+	// kernelProcessProvider is the provider GUID.
+	kernelProcessProvider = "{22FB2CD6-0E7B-422B-A0C7-2FAD1FD0E716}"
+	// kernelProcessKeywordProcess is WINEVENT_KEYWORD_PROCESS: process
 	// start, stop and rundown events only.
-	KernelProcessKeywordProcess uint64 = 0x10
+	kernelProcessKeywordProcess uint64 = 0x10
 )
 
 // Kernel-Process event IDs the live sensor decodes. Every other ID is
 // dropped on the event header alone.
 const (
-	// EventProcessStart is ProcessStart (manifest versions 0 to 5).
-	EventProcessStart = kernelproc.EventProcessStart
-	// EventProcessStop is ProcessStop (versions 0 to 2).
-	EventProcessStop = kernelproc.EventProcessStop
-	// EventProcessRundown is ProcessRundown (versions 0 to 3), written
+	// eventProcessStart is ProcessStart (manifest versions 0 to 5).
+	eventProcessStart = kernelproc.EventProcessStart
+	// eventProcessStop is ProcessStop (versions 0 to 2).
+	eventProcessStop = kernelproc.EventProcessStop
+	// eventProcessRundown is ProcessRundown (versions 0 to 3), written
 	// for every running process when a consumer asks for capture state.
-	EventProcessRundown = kernelproc.EventProcessRundown
+	eventProcessRundown = kernelproc.EventProcessRundown
 )
 
-// WantKernelProcessEvent reports whether the live sensor decodes events
+// wantKernelProcessEvent reports whether the live sensor decodes events
 // with this ID.
-func WantKernelProcessEvent(id uint16) bool {
-	return id == EventProcessStart || id == EventProcessStop || id == EventProcessRundown
+func wantKernelProcessEvent(id uint16) bool {
+	return id == eventProcessStart || id == eventProcessStop || id == eventProcessRundown
 }
 
 // filetimeEpochDelta is the number of 100 ns intervals between 1601-01-01
 // (the FILETIME epoch) and 1970-01-01.
 const filetimeEpochDelta = 116444736000000000
 
-// FiletimeToUnixNano converts a FILETIME (100 ns intervals since 1601,
+// filetimeToUnixNano converts a FILETIME (100 ns intervals since 1601,
 // UTC) to Unix nanoseconds. Zero, and times before 1970 or after 2262, are
 // not a time (ok false).
-func FiletimeToUnixNano(ft uint64) (int64, bool) {
+func filetimeToUnixNano(ft uint64) (int64, bool) {
 	if ft <= filetimeEpochDelta {
 		return 0, false
 	}
@@ -164,9 +164,9 @@ func (k *kpDecoder) decode(h *kpHeader, userData []byte, host string, ev *etw.Ev
 	}
 	partial = r.Newer || r.Trailing != 0
 	switch h.eventID {
-	case EventProcessStart:
+	case eventProcessStart:
 		ev.Kind = etw.KindStart
-	case EventProcessStop:
+	case eventProcessStop:
 		ev.Kind = etw.KindExit
 	default:
 		ev.Kind = etw.KindRunning
@@ -177,7 +177,7 @@ func (k *kpDecoder) decode(h *kpHeader, userData []byte, host string, ev *etw.Ev
 	p := &ev.Proc
 	p.PID = r.ProcessID
 	ev.Known |= etw.FieldPID
-	if t, ok := FiletimeToUnixNano(r.CreateTime); ok {
+	if t, ok := filetimeToUnixNano(r.CreateTime); ok {
 		p.CreateTime = t
 		ev.Known |= etw.FieldCreateTime
 	}
@@ -189,7 +189,7 @@ func (k *kpDecoder) decode(h *kpHeader, userData []byte, host string, ev *etw.Ev
 		p.ExitCode = r.ExitCode
 		ev.Known |= etw.FieldExitCode
 		p.ExitTime = h.timeStamp
-		if t, ok := FiletimeToUnixNano(r.ExitTime); ok {
+		if t, ok := filetimeToUnixNano(r.ExitTime); ok {
 			p.ExitTime = t
 		}
 		if p.ExitTime != 0 {

@@ -334,8 +334,8 @@ func TestKPCaches(t *testing.T) {
 func TestWantKernelProcessEvent(t *testing.T) {
 	for id := uint16(0); id < 100; id++ {
 		want := id == 1 || id == 2 || id == 15
-		if WantKernelProcessEvent(id) != want {
-			t.Errorf("WantKernelProcessEvent(%d) = %v", id, !want)
+		if wantKernelProcessEvent(id) != want {
+			t.Errorf("wantKernelProcessEvent(%d) = %v", id, !want)
 		}
 	}
 }
@@ -352,9 +352,9 @@ func TestFiletimeToUnixNano(t *testing.T) {
 		{0, 0, false},
 		{1<<64 - 1, 0, false},
 	} {
-		got, ok := FiletimeToUnixNano(c.ft)
+		got, ok := filetimeToUnixNano(c.ft)
 		if got != c.want || ok != c.ok {
-			t.Errorf("FiletimeToUnixNano(%d) = %d, %v; want %d, %v", c.ft, got, ok, c.want, c.ok)
+			t.Errorf("filetimeToUnixNano(%d) = %d, %v; want %d, %v", c.ft, got, ok, c.want, c.ok)
 		}
 	}
 }
@@ -382,7 +382,7 @@ func FuzzKPDecode(f *testing.F) {
 			}
 			return
 		}
-		if !WantKernelProcessEvent(id) || !ev.Has(etw.FieldPID) || ev.Time != h.timeStamp || ev.Source != etw.SourceETW {
+		if !wantKernelProcessEvent(id) || !ev.Has(etw.FieldPID) || ev.Time != h.timeStamp || ev.Source != etw.SourceETW {
 			t.Fatalf("bad event %+v for id %d", ev, id)
 		}
 		switch ev.Kind {

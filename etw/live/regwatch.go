@@ -111,12 +111,12 @@ const (
 	regQWORD    = 11
 )
 
-// FormatRegData renders raw registry data of type typ as the event model
+// formatRegData renders raw registry data of type typ as the event model
 // wants it (Registry.Data): strings as they are (expandable strings not
 // expanded), REG_MULTI_SZ strings joined with a single space, DWORD and
 // QWORD as Sysmon writes them ("DWORD (0x00000001)"), anything else as
 // "Binary Data" followed by hex.
-func FormatRegData(typ uint32, raw []byte) string {
+func formatRegData(typ uint32, raw []byte) string {
 	switch typ {
 	case regSZ, regExpandSZ, regLink:
 		return strings.TrimRight(utf16LE(raw), "\x00")

@@ -36,8 +36,8 @@ func TestFormatRegData(t *testing.T) {
 		{regNone, nil, ""},
 		{regSZ, []byte{'a', 0, 'b'}, "a"},
 	} {
-		if got := FormatRegData(c.typ, c.raw); got != c.want {
-			t.Errorf("FormatRegData(%d, %x) = %q, want %q", c.typ, c.raw, got, c.want)
+		if got := formatRegData(c.typ, c.raw); got != c.want {
+			t.Errorf("formatRegData(%d, %x) = %q, want %q", c.typ, c.raw, got, c.want)
 		}
 	}
 }

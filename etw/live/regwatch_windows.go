@@ -78,7 +78,7 @@ func readControlSet(set string, st regState, buf []byte) []byte {
 			if err != nil {
 				continue
 			}
-			st.add(regValue{Key: regKeyPath(set, sub), Value: name, Data: FormatRegData(typ, buf[:n])})
+			st.add(regValue{Key: regKeyPath(set, sub), Value: name, Data: formatRegData(typ, buf[:n])})
 		}
 		k.Close()
 	}

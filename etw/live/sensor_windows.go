@@ -87,7 +87,7 @@ func New(cfg Config) (*Sensor, error) {
 			return nil, fmt.Errorf("live ETW sensor: computer name: %w", err)
 		}
 	}
-	provider, err := windows.GUIDFromString(KernelProcessProvider)
+	provider, err := windows.GUIDFromString(kernelProcessProvider)
 	if err != nil {
 		return nil, fmt.Errorf("live ETW sensor: provider GUID: %w", err)
 	}
@@ -174,7 +174,7 @@ func (l *Sensor) callback(r *consumer.Record) {
 		return
 	}
 	id := hd.Descriptor.ID
-	if !WantKernelProcessEvent(id) {
+	if !wantKernelProcessEvent(id) {
 		c.c.filtered.Add(1)
 		return
 	}
@@ -189,7 +189,7 @@ func (l *Sensor) callback(r *consumer.Record) {
 		processID: hd.ProcessID,
 		timeStamp: hd.UnixNano(),
 	}
-	if id == EventProcessStart {
+	if id == eventProcessStart {
 		// The creator's user and session: the SID and TS_ID items.
 		ext := r.Extended()
 		for i := range ext {
@@ -216,7 +216,7 @@ func (l *Sensor) openSession() (*bizetw.Session, error) {
 	opts := []bizetw.Option{
 		bizetw.WithName(l.cfg.SessionName),
 		bizetw.WithLevel(bizetw.TRACE_LEVEL_INFORMATION),
-		bizetw.WithMatchKeywords(KernelProcessKeywordProcess, 0),
+		bizetw.WithMatchKeywords(kernelProcessKeywordProcess, 0),
 		bizetw.WithProperty(bizetw.EVENT_ENABLE_PROPERTY_SID),
 		bizetw.WithProperty(bizetw.EVENT_ENABLE_PROPERTY_TS_ID),
 	}
@@ -403,7 +403,7 @@ func (l *Sensor) runSession(ctx context.Context, ctl *traceControl, first bool, 
 	if first {
 		l.startRegistry(ctx, wg)
 	}
-	l.cfg.Logf("ETW session %q running (provider %s, keyword 0x10)", l.cfg.SessionName, KernelProcessProvider)
+	l.cfg.Logf("ETW session %q running (provider %s, keyword 0x10)", l.cfg.SessionName, kernelProcessProvider)
 
 	var health healthWatch
 	var flushC <-chan time.Time

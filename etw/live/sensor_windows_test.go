@@ -167,7 +167,7 @@ func newTestRecord(provider windows.GUID, id uint16, version uint8, flags uint16
 func testSensor(t *testing.T) *Sensor {
 	t.Helper()
 	core, _ := testCore(t, Config{}, nil)
-	provider, err := windows.GUIDFromString(KernelProcessProvider)
+	provider, err := windows.GUIDFromString(kernelProcessProvider)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func countsOf(c *liveCore) callbackCounts {
 // flags, time stamp and process ID, takes the SID extended item for
 // ProcessStart only, and queues exactly what kpDecoder makes of that.
 func TestCallbackWindows(t *testing.T) {
-	provider, err := windows.GUIDFromString(KernelProcessProvider)
+	provider, err := windows.GUIDFromString(kernelProcessProvider)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestCallbackWindows(t *testing.T) {
 			if got.Time != ts || got.Host != "WS1" {
 				t.Errorf("time %v host %q", etw.TimeOf(got.Time), got.Host)
 			}
-			if c.queued.eventID == EventProcessStart {
+			if c.queued.eventID == eventProcessStart {
 				if got.Proc.CreatorPID != 268 {
 					t.Errorf("creator PID %d", got.Proc.CreatorPID)
 				}
@@ -286,7 +286,7 @@ func TestCallbackWindows(t *testing.T) {
 // TestCallbackAllocsWindows: once the decoder's caches hold the image and
 // the SID, the callback (decode and enqueue) does not allocate.
 func TestCallbackAllocsWindows(t *testing.T) {
-	provider, err := windows.GUIDFromString(KernelProcessProvider)
+	provider, err := windows.GUIDFromString(kernelProcessProvider)
 	if err != nil {
 		t.Fatal(err)
 	}

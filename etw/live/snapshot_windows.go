@@ -29,7 +29,7 @@ func TakeSnapshot() (*Snapshot, error) {
 	s := &Snapshot{Time: time.Now().UnixNano()}
 	var tod systemTimeOfDay
 	if err := windows.NtQuerySystemInformation(windows.SystemTimeOfDayInformation, unsafe.Pointer(&tod), uint32(unsafe.Sizeof(tod)), nil); err == nil {
-		if t, ok := FiletimeToUnixNano(uint64(tod.BootTime)); ok {
+		if t, ok := filetimeToUnixNano(uint64(tod.BootTime)); ok {
 			s.BootTime = t
 		}
 	}
@@ -64,7 +64,7 @@ func TakeSnapshot() (*Snapshot, error) {
 		pid := uint32(spi.UniqueProcessID)
 		if pid != 0 {
 			p := SnapshotProcess{PID: pid, ParentPID: uint32(spi.InheritedFromUniqueProcessID), Session: spi.SessionID}
-			if t, ok := FiletimeToUnixNano(uint64(spi.CreateTime)); ok {
+			if t, ok := filetimeToUnixNano(uint64(spi.CreateTime)); ok {
 				p.CreateTime = t
 			}
 			if pid == 4 {

@@ -42,7 +42,7 @@ type sessionObserved struct {
 // session properties.
 var providerWant = sessionWant{
 	level:          4,
-	anyKeyword:     KernelProcessKeywordProcess,
+	anyKeyword:     kernelProcessKeywordProcess,
 	allKeyword:     0,
 	enableProperty: enablePropertySID | enablePropertyTSID,
 }

@@ -25,7 +25,7 @@ type Value struct {
 	Setup bool
 }
 
-// watched is the catalogue. Values returns a copy; nothing changes it.
+// watched is the catalogue; nothing changes it.
 var watched = [...]Value{
 	{Name: "BootExecute", Default: "autocheck autochk *", HasDefault: true},
 	{Name: "BootExecuteNoPnpSync", HasDefault: true},
@@ -44,8 +44,6 @@ var watched = [...]Value{
 	{Subkey: "KnownDLLs", Name: "*"},
 }
 
-// Values returns the watched values, in catalogue order.
-func Values() []Value { return append([]Value(nil), watched[:]...) }
 
 // Subkeys returns the distinct subkeys of the catalogue, in order (""
 // first).

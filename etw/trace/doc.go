@@ -7,7 +7,7 @@
 //	err := w.Write(&ev) // and w.Flush() at the end
 //
 //	r := trace.NewReader(f, "day1.jsonl", skipper) // an etw.Reader
-//	reason := trace.DecodeLine(line, &ev)          // one line; "" when valid
+//	for r.Next(&ev) == nil { ... }                 // bad lines go to skipper
 //
 // Lines are read with etw/textparse's line reader (16 MiB at most) and
 // parsed with etw/jsonscan, without allocating in steady state.

@@ -21,10 +21,10 @@ import (
 // do not know.
 const Version = 1
 
-// AppendEvent appends e as one native trace line (without the newline).
+// appendEvent appends e as one native trace line (without the newline).
 // Only known fields are written, so unknown stays distinguishable from
 // zero or empty.
-func AppendEvent(dst []byte, e *etw.Event) []byte {
+func appendEvent(dst []byte, e *etw.Event) []byte {
 	dst = append(dst, `{"v":`...)
 	dst = strconv.AppendInt(dst, Version, 10)
 	dst = append(dst, `,"time":`...)
@@ -127,7 +127,7 @@ func NewWriter(w io.Writer) *Writer {
 
 // Write writes one event as a line.
 func (t *Writer) Write(ev *etw.Event) error {
-	t.buf = AppendEvent(t.buf[:0], ev)
+	t.buf = appendEvent(t.buf[:0], ev)
 	t.buf = append(t.buf, '\n')
 	if _, err := t.w.Write(t.buf); err != nil {
 		return fmt.Errorf("write trace: %w", err)
@@ -202,9 +202,9 @@ func (t *Reader) Lines() int64 { return t.line }
 // NXLog reader reports it. The caller stops reading.
 func (t *Reader) ReportDamage(reason string) { t.skip.Skip(t.file, t.line+1, reason) }
 
-// DecodeLine decodes one native trace line into ev. It returns a short
+// decodeLine decodes one native trace line into ev. It returns a short
 // reason when the line is not a valid event.
-func DecodeLine(line []byte, ev *etw.Event) (reason string) {
+func decodeLine(line []byte, ev *etw.Event) (reason string) {
 	var t Reader
 	return t.decode(line, ev)
 }

@@ -149,25 +149,25 @@ func TestParseTraceTime(t *testing.T) {
 func FuzzDecodeLine(f *testing.F) {
 	var buf []byte
 	for _, ev := range sampleEvents() {
-		buf = AppendEvent(buf[:0], &ev)
+		buf = appendEvent(buf[:0], &ev)
 		f.Add(append([]byte(nil), buf...))
 	}
 	f.Add([]byte(`{"v":1,"time":"2026-11-02T08:00:00Z","kind":"start","source":"etw","image":"\ud800x\u00e9"}`))
 	f.Add([]byte(`{"v":1,"a":{"b":[1,{"c":"}"}]},"time":"2026-11-02T08:00:00Z","kind":"boot","source":"system"}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		var ev etw.Event
-		if reason := DecodeLine(line, &ev); reason != "" {
+		if reason := decodeLine(line, &ev); reason != "" {
 			return
 		}
-		out := AppendEvent(nil, &ev)
+		out := appendEvent(nil, &ev)
 		if !json.Valid(out) {
 			t.Fatalf("re-encoded line is not JSON: %q", out)
 		}
 		var again etw.Event
-		if reason := DecodeLine(out, &again); reason != "" {
+		if reason := decodeLine(out, &again); reason != "" {
 			t.Fatalf("re-encoded line rejected (%s): %q", reason, out)
 		}
-		out2 := AppendEvent(nil, &again)
+		out2 := appendEvent(nil, &again)
 		if !bytes.Equal(out, out2) {
 			t.Fatalf("not stable:\n%q\n%q", out, out2)
 		}
