@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/smsswatch/smsswatch/detect/recorded"
 	"github.com/smsswatch/smsswatch/etw"
@@ -61,6 +62,8 @@ func runHunt(ctx context.Context, args []string, io stdio) int {
 		fmt.Fprintf(io.err, "smsswatch hunt: %s\n", sanitizeLine(err.Error()))
 		return exitError
 	}
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1)) // restored for the caller
+	boundMemory(min(fs.NArg(), recorded.DefaultMaxOpen))
 	bw := bufio.NewWriter(io.out)
 	out := alert.NewLineWriter(bw, maxDedupe)
 	prog := startProgress(io.err, fs.Args())

@@ -11,7 +11,7 @@ import (
 // be about twice the bound. boundMemory sets a soft memory limit sized to
 // that bound, so the collector works harder as it is approached rather
 // than the process growing: memBase for the pipeline, plus memPerInput for
-// each open input. It is a soft limit: a run that needs more gets more
+// each input open at once (hunt passes at most recorded.DefaultMaxOpen). It is a soft limit: a run that needs more gets more
 // (the collector's CPU is capped), never an out-of-memory failure. A
 // GOMEMLIMIT in the environment wins. It returns the limit in effect.
 func boundMemory(inputs int) int64 {
@@ -26,7 +26,10 @@ func boundMemory(inputs int) int64 {
 const (
 	// memBase covers the reorder budget (recorded.DefaultReorderBytes),
 	// the engines and the runtime.
-	memBase = 24 << 20
-	// memPerInput covers one input's read buffers and decoder state.
-	memPerInput = 2 << 20
+	memBase = 16 << 20
+	// memPerInput covers one open input's read buffers and decoder state
+	// (etw/input's 1 MiB detection window, which text readers read
+	// through, and its 64 KiB raw buffer); recorded.DefaultMaxOpen
+	// bounds the inputs open at once.
+	memPerInput = 5 << 18
 )

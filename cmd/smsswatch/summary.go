@@ -182,6 +182,12 @@ func writeSummary(w io.Writer, rec *recorded.Pipeline, out *alert.LineWriter) {
 	}
 	if n := rec.Evicted(); n > 0 {
 		fmt.Fprintf(w, "\n%d (host, source) stream(s) finished early and not listed: more than the cap of streams at once\n", n)
+		if rs := rec.EvictedReorder(); rs.Late > 0 || rs.Overflow > 0 {
+			fmt.Fprintf(w, "  their reorder: %d record(s) arrived after later ones were released, %d released early (buffer full)\n", rs.Late, rs.Overflow)
+		}
+	}
+	if n := rec.LateInputs(); n > 0 {
+		fmt.Fprintf(w, "\n%d input(s) opened late (more inputs than may be open at once): their first records came after later ones of other inputs\n", n)
 	}
 	writeInputStats(w, rec.Inputs())
 	if rec.Skips().Total > 0 {
@@ -224,6 +230,9 @@ func writeInputStats(w io.Writer, inputs []recorded.Input) {
 		}
 		if s.MembersSkipped > 0 {
 			notes = append(notes, fmt.Sprintf("%d archive member(s) not read", s.MembersSkipped))
+		}
+		if rs := in.Reorder; rs.Late > 0 || rs.Overflow > 0 {
+			notes = append(notes, fmt.Sprintf("reorder: %d record(s) arrived after later ones were released, %d released early (buffer full)", rs.Late, rs.Overflow))
 		}
 		if len(notes) == 0 {
 			continue

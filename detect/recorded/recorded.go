@@ -38,10 +38,20 @@ type Options struct {
 	// DefaultReorderBytes); past it the oldest events are released early
 	// (counted as reorder overflow).
 	ReorderBytes int64
+	// MaxOpen caps the inputs open at once (0: DefaultMaxOpen): each holds
+	// read buffers of its own. With more inputs than that, each is opened
+	// when the merge reaches its first record (less the reorder window),
+	// found by reading that one record first; one that must wait for
+	// another to end is counted in Pipeline.LateInputs when its records
+	// then come behind the merge.
+	MaxOpen int
 }
 
 // DefaultReorderBytes is the default budget of all reorder buffers.
-const DefaultReorderBytes = 16 << 20
+const DefaultReorderBytes = 8 << 20
+
+// DefaultMaxOpen is the default cap on inputs open at once.
+const DefaultMaxOpen = 4
 
 // DefaultMaxStreams is the default cap on (host, source) streams: an
 // attacker can forge a million host names, and every stream holds an
@@ -73,6 +83,9 @@ type Input struct {
 	Path string
 	// Stats are its reader's counters.
 	Stats etw.ReadStats
+	// Reorder are the counters of the buffer that put its records in
+	// time order before the merge.
+	Reorder reorder.Stats
 }
 
 // Pipeline is the detector over recorded inputs. Create it with New, then
@@ -89,8 +102,11 @@ type Pipeline struct {
 	boots   map[string][]etw.Event
 	events  int64
 	evicted int64
-	inputs  []Input
-	out     etw.Event
+	// evictedReorder sums the reorder counters of the evicted streams.
+	evictedReorder reorder.Stats
+	lateInputs     int64
+	inputs         []Input
+	out            etw.Event
 }
 
 // New returns a pipeline that feeds det's engines and sends violations to
@@ -108,52 +124,144 @@ func New(det *detect.Detector, sink detect.Sink, opts Options) *Pipeline {
 // earliest, so that records of one stream split across files, and boot
 // records in another file than the processes of their boot, reach each
 // stream in time order whatever the order of the files; each input is
-// opened and read once (a pipe works). It stops at the first input that
-// cannot be opened or read further (after finishing what was read), or
-// when ctx is done.
+// read once (a pipe works), and closed at its end. With more inputs than
+// Options.MaxOpen, each is first opened to read its first record, then
+// closed, and opened again when the merge comes near that record (see
+// Options.MaxOpen). It stops at the first input that cannot be opened or
+// read further (after finishing what was read), or when ctx is done.
 func (p *Pipeline) Run(ctx context.Context, paths []string) error {
-	ins := make([]*input, 0, len(paths))
+	maxOpen := p.opts.MaxOpen
+	if maxOpen <= 0 {
+		maxOpen = DefaultMaxOpen
+	}
+	ins := make([]*input, len(paths))
+	for i, path := range paths {
+		ins[i] = &input{path: path, key: math.MinInt64}
+	}
 	defer func() {
 		for _, in := range ins {
 			in.close(p)
 		}
+		for _, in := range ins {
+			if in.done {
+				p.inputs = append(p.inputs, in.result)
+			}
+		}
 	}()
 	var err error
-	for _, path := range paths {
-		rd, closer, oerr := etwinput.Open(path, &p.skips)
-		if oerr != nil {
-			err = oerr
-			break
+	if len(ins) > maxOpen {
+		for _, in := range ins {
+			if err = p.firstRecord(in); err != nil {
+				break
+			}
 		}
-		q := reorder.New(p.opts.ReorderWindow, p.opts.ReorderMax)
-		q.UseBudget(p.budget)
-		ins = append(ins, &input{path: path, rd: rd, c: closer, q: q})
+	} else {
+		for _, in := range ins {
+			if err = p.open(in); err != nil {
+				break
+			}
+		}
 	}
 	for _, in := range ins {
 		if err != nil {
 			break
 		}
-		err = in.advance()
+		if in.rd != nil {
+			err = in.advance(p)
+		}
 	}
+	var frontier int64 = math.MinInt64 // the time of the latest event merged
 	for n := 0; err == nil; n++ {
 		if n&1023 == 0 && ctx.Err() != nil {
 			err = ctx.Err()
 			break
 		}
-		var next *input
+		// The next event: the earliest head, or an input not yet open
+		// whose first record (less the window) comes before it.
+		var next, nextOpen *input
 		for _, in := range ins {
-			if in.ok && (next == nil || in.ev.Time < next.ev.Time) {
-				next = in
+			switch {
+			case in.ok:
+				if nextOpen == nil || in.ev.Time < nextOpen.ev.Time {
+					nextOpen = in
+				}
+				if next == nil || in.at() < next.at() {
+					next = in
+				}
+			case !in.started:
+				if next == nil || in.key < next.at() {
+					next = in
+				}
 			}
+		}
+		if next != nil && !next.started {
+			if nextOpen == nil || openInputs(ins) < maxOpen {
+				if err = p.open(next); err != nil {
+					break
+				}
+				if err = next.advance(p); err != nil {
+					break
+				}
+				if next.ok && next.ev.Time < frontier {
+					p.lateInputs++
+				}
+				continue
+			}
+			next = nextOpen // at the cap: it waits for an input to end
 		}
 		if next == nil {
 			break
 		}
+		frontier = next.ev.Time
 		p.Push(&next.ev)
-		err = next.advance()
+		err = next.advance(p)
 	}
 	p.Finish()
 	return err
+}
+
+// discard is the Skipper of a first look at an input: what it skips is
+// reported when the input is read.
+var discard = etw.SkipFunc(func(string, int64, string) {})
+
+// firstRecord opens in, reads its first record and closes it again,
+// setting in.key to when in must be open at the latest: the record's time
+// less the reorder window (the earliest that in's reorder buffer can
+// release first, unless the records of its first window are out of order
+// by more than that). An input whose first record cannot be read gets the
+// earliest key (it is opened first, and what failed is met there).
+func (p *Pipeline) firstRecord(in *input) error {
+	rd, c, err := etwinput.Open(in.path, discard)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if rd.Next(&in.tmp) != nil {
+		return nil
+	}
+	if in.tmp.Kind == etw.KindBoot {
+		placeBoot(&in.tmp)
+	}
+	in.key = in.tmp.Time
+	if w := int64(p.opts.ReorderWindow); in.key >= math.MinInt64+w {
+		in.key -= w
+	} else {
+		in.key = math.MinInt64
+	}
+	in.tmp = etw.Event{}
+	return nil
+}
+
+// open opens in for reading, with a reorder buffer of its own.
+func (p *Pipeline) open(in *input) error {
+	rd, closer, err := etwinput.Open(in.path, &p.skips)
+	if err != nil {
+		return err
+	}
+	in.rd, in.c, in.started = rd, closer, true
+	in.q = reorder.New(p.opts.ReorderWindow, p.opts.ReorderMax)
+	in.q.UseBudget(p.budget)
+	return nil
 }
 
 // input is one input being read. Its own reorder buffer puts its records
@@ -161,19 +269,44 @@ func (p *Pipeline) Run(ctx context.Context, paths []string) error {
 // so that one record far ahead of its neighbours does not hold the rest
 // of its file back behind the other inputs.
 type input struct {
-	path   string
-	rd     etw.Reader
-	c      io.Closer
-	q      *reorder.Buffer
-	tmp    etw.Event
-	ev     etw.Event
-	ok     bool // ev holds the input's next event
-	eof    bool
-	closed bool
+	path string
+	// key is, before it is opened, when the input must be open.
+	key     int64
+	rd      etw.Reader
+	c       io.Closer
+	q       *reorder.Buffer
+	tmp     etw.Event
+	ev      etw.Event
+	ok      bool // ev holds the input's next event
+	eof     bool
+	started bool // opened
+	done    bool // closed, result set
+	result  Input
 }
 
-// advance makes ev the input's next event in time order.
-func (in *input) advance() error {
+// at is the time of the input's next event, or before it is opened its
+// key.
+func (in *input) at() int64 {
+	if !in.started {
+		return in.key
+	}
+	return in.ev.Time
+}
+
+// openInputs counts the inputs open now.
+func openInputs(ins []*input) int {
+	n := 0
+	for _, in := range ins {
+		if in.rd != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// advance makes ev the input's next event in time order; at the end of
+// the input it closes it.
+func (in *input) advance(p *Pipeline) error {
 	for {
 		if in.q.Pop(&in.ev) {
 			in.ok = true
@@ -181,6 +314,7 @@ func (in *input) advance() error {
 		}
 		if in.eof {
 			in.ok = false
+			in.close(p)
 			return nil
 		}
 		err := in.rd.Next(&in.tmp)
@@ -200,14 +334,16 @@ func (in *input) advance() error {
 	}
 }
 
-// close closes the input once and records what its reader counted.
+// close closes the input once, if it was opened, and keeps what its
+// reader and reorder buffer counted.
 func (in *input) close(p *Pipeline) {
-	if in.closed {
+	if in.done || in.rd == nil {
 		return
 	}
-	in.closed = true
-	p.inputs = append(p.inputs, Input{Path: in.path, Stats: statsOf(in.rd)})
+	in.done = true
+	in.result = Input{Path: in.path, Stats: statsOf(in.rd), Reorder: in.q.Stats()}
 	in.c.Close()
+	in.rd, in.c, in.q = nil, nil, nil
 }
 
 func statsOf(rd etw.Reader) etw.ReadStats {
@@ -274,6 +410,9 @@ func (p *Pipeline) makeRoom() {
 	st.Engine.Flush()
 	delete(p.streams, st.Key)
 	p.evicted++
+	rs := st.Reorder.Stats()
+	p.evictedReorder.Late += rs.Late
+	p.evictedReorder.Overflow += rs.Overflow
 	for k := range p.streams {
 		if k.Host == st.Key.Host {
 			return
@@ -286,6 +425,16 @@ func (p *Pipeline) makeRoom() {
 // Evicted returns how many streams were finished early and forgotten
 // because more than Options.MaxStreams were open.
 func (p *Pipeline) Evicted() int64 { return p.evicted }
+
+// EvictedReorder returns the reorder counters (Late, Overflow) of the
+// streams evicted, which Streams no longer lists.
+func (p *Pipeline) EvictedReorder() reorder.Stats { return p.evictedReorder }
+
+// LateInputs returns how many inputs were opened late, because more than
+// Options.MaxOpen were needed at once: their first records came behind
+// events already merged (the streams' reorder buffers put them back in
+// order within the window; later than that they count as late there).
+func (p *Pipeline) LateInputs() int64 { return p.lateInputs }
 
 // maxBootPlacement is how long after the OS start a boot record naming
 // it may be written and still be placed at that start.

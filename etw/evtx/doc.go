@@ -7,5 +7,9 @@
 //
 // Each chunk's header and CRCs are checked before its records are parsed
 // (a dirty file or one without CRCs is still read); records lost to
-// damage are counted and reported, never dropped silently.
+// damage are counted and reported, never dropped silently. A record whose
+// event ID the binary-XML check proves is of no interest (a single
+// template instance with one Event/System/EventID, the ID a plain
+// substitution) is not expanded; anything the check cannot judge is
+// parsed in full (filter.go; TestEvtxFilterCorpus compares both paths).
 package evtx

@@ -119,12 +119,23 @@ type Reader struct {
 	oldestSeen bool
 	maxID      uint64 // the highest record ID walked
 	finished   bool
+
+	// The event ID filter (filter.go): the templates kept records need;
+	// fullParse switches it off (every record expanded, for tests).
+	want       map[uint32]struct{}
+	fullParse  bool
+	unexpanded int64 // records the filter spared the library
 }
 
 type evtxRecordSpan struct {
 	off, size int
 	id        uint64
 	reject    string
+	// For the event ID filter: the record maps to nothing and is not
+	// expanded (filter.go); the ranges of the templates it instantiates
+	// and defines in check.uses and check.defs.
+	filtered   bool
+	uses, defs [2]int
 }
 
 var _ etw.Reader = (*Reader)(nil)
@@ -443,17 +454,29 @@ func (e *Reader) parseChunk(n int) {
 		return
 	}
 	// Check the binary XML, blanking records the library must not parse.
-	e.check.resetChunk(buf)
+	chk := &e.check
+	chk.resetChunk(buf)
+	clear(chk.starts[:])
+	clear(chk.pinned[:])
+	for _, w := range e.walk {
+		p := w.off + evtxRecordHeader
+		chk.starts[p>>6] |= 1 << uint(p&63)
+	}
 	var spent int64
 	for i := range e.walk {
 		w := &e.walk[i]
 		budget := min(int64(bxRecordBudget), bxChunkBudget-spent)
-		s, reason := e.check.checkRecord(w.off+evtxRecordHeader, budget)
+		uses, defs := len(chk.uses), len(chk.defs)
+		s, reason := chk.checkRecord(w.off+evtxRecordHeader, w.off+w.size, budget)
 		spent += s
 		if reason != "" {
+			chk.uses = chk.uses[:uses]
 			w.reject = reason
 			buf[w.off+evtxRecordHeader] = 0 // end of binary XML
+		} else if id, ok := chk.recordEventID(); ok && filterable(id) {
+			w.filtered = true
 		}
+		w.uses, w.defs = [2]int{uses, len(chk.uses)}, [2]int{defs, len(chk.defs)}
 		if w.id > math.MaxInt64 {
 			// The library drops records whose ID overflows an int; it
 			// still parses this one (its templates serve later records),
@@ -463,6 +486,9 @@ func (e *Reader) parseChunk(n int) {
 				w.reject = "record ID out of range"
 			}
 		}
+	}
+	if !e.fullParse {
+		e.filterChunk()
 	}
 	// Parse with the library: the header we hand it lists exactly the
 	// records walked.
@@ -492,6 +518,11 @@ func (e *Reader) parseChunk(n int) {
 		if w.reject != "" {
 			e.m.Stats.Records++
 			e.report(w.id, w.reject)
+			continue
+		}
+		if w.filtered && !e.fullParse {
+			e.m.Stats.Records++ // of no interest: maps to nothing
+			e.unexpanded++
 			continue
 		}
 		e.records = append(e.records, rec)

@@ -1,7 +1,9 @@
 package jsonscan
 
 import (
+	"encoding/binary"
 	"errors"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -98,7 +100,7 @@ func (s *Scanner) NextKey() (key []byte, ok bool, err error) {
 	if s.pos >= len(s.data) || s.data[s.pos] != '"' {
 		return nil, false, errJSONSyntax
 	}
-	s.keyBuf, err = s.readString(s.keyBuf[:0])
+	key, err = s.readString(&s.keyBuf)
 	if err != nil {
 		return nil, false, err
 	}
@@ -111,7 +113,7 @@ func (s *Scanner) NextKey() (key []byte, ok bool, err error) {
 	if s.pos >= len(s.data) {
 		return nil, false, errJSONSyntax
 	}
-	return s.keyBuf, true, nil
+	return key, true, nil
 }
 
 // Peek returns the first byte of the value NextKey left the scanner at.
@@ -131,8 +133,8 @@ func (s *Scanner) Value() (kind byte, val []byte, err error) {
 	}
 	switch c := s.data[s.pos]; {
 	case c == '"':
-		s.valBuf, err = s.readString(s.valBuf[:0])
-		return String, s.valBuf, err
+		val, err = s.readString(&s.valBuf)
+		return String, val, err
 	case c == '{' || c == '[':
 		return Nested, nil, s.skipNested()
 	case c == 't':
@@ -201,19 +203,31 @@ func (s *Scanner) literal(word string) error {
 	return nil
 }
 
-// readString reads the string at s.pos (an opening quote) into dst,
+// readString reads the string at s.pos (an opening quote). A string
+// without escapes is returned in place (a slice of the data, capped so
+// that appending to it copies); any other is unescaped into *buf, which
+// keeps the grown buffer for the next string.
+func (s *Scanner) readString(buf *[]byte) ([]byte, error) {
+	start := s.pos + 1
+	if start <= len(s.data) {
+		end := start + stringStop(s.data[start:])
+		if end < len(s.data) && s.data[end] == '"' {
+			s.pos = end + 1
+			return s.data[start:end:end], nil
+		}
+	}
+	b, err := s.unescape((*buf)[:0])
+	*buf = b
+	return b, err
+}
+
+// unescape reads the string at s.pos (an opening quote) into dst,
 // unescaped. Invalid UTF-8 is kept as is.
-func (s *Scanner) readString(dst []byte) ([]byte, error) {
+func (s *Scanner) unescape(dst []byte) ([]byte, error) {
 	s.pos++ // opening quote
 	for {
 		start := s.pos
-		for s.pos < len(s.data) {
-			c := s.data[s.pos]
-			if c == '"' || c == '\\' || c < 0x20 {
-				break
-			}
-			s.pos++
-		}
+		s.pos += stringStop(s.data[s.pos:])
 		dst = append(dst, s.data[start:s.pos]...)
 		if s.pos >= len(s.data) || s.data[s.pos] < 0x20 {
 			return dst, errJSONSyntax
@@ -268,37 +282,51 @@ func (s *Scanner) readString(dst []byte) ([]byte, error) {
 }
 
 // skipString consumes the string at s.pos (an opening quote), checking
-// its escapes as readString does, without copying it.
+// its escapes as readString does, without copying it. The plain runs
+// between escapes are crossed eight bytes at a time (stopMask), in line:
+// the escapes of a Message (\r\n\t every few bytes) make the cost of a
+// call per run count.
 func (s *Scanner) skipString() error {
-	s.pos++ // opening quote
-	for s.pos < len(s.data) {
-		c := s.data[s.pos]
-		switch {
-		case c == '"':
-			s.pos++
-			return nil
-		case c < 0x20:
+	d := s.data
+	i := s.pos + 1 // opening quote
+	for {
+		for i+8 <= len(d) {
+			if m := stopMask(binary.LittleEndian.Uint64(d[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
+			i += 8
+		}
+		for i < len(d) && d[i] != '"' && d[i] != '\\' && d[i] >= 0x20 {
+			i++
+		}
+		if i >= len(d) || d[i] < 0x20 {
+			s.pos = i
 			return errJSONSyntax
-		case c == '\\':
-			if s.pos+1 >= len(s.data) {
+		}
+		if d[i] == '"' {
+			s.pos = i + 1
+			return nil
+		}
+		// An escape.
+		if i+1 >= len(d) {
+			s.pos = i
+			return errJSONSyntax
+		}
+		switch d[i+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			i += 2
+		case 'u':
+			s.pos = i + 2
+			if _, ok := s.hex4(); !ok {
 				return errJSONSyntax
 			}
-			switch s.data[s.pos+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.pos += 2
-			case 'u':
-				s.pos += 2
-				if _, ok := s.hex4(); !ok {
-					return errJSONSyntax
-				}
-			default:
-				return errJSONSyntax
-			}
+			i = s.pos
 		default:
-			s.pos++
+			s.pos = i
+			return errJSONSyntax
 		}
 	}
-	return errJSONSyntax
 }
 
 func (s *Scanner) hex4() (rune, bool) {
@@ -348,4 +376,43 @@ func (s *Scanner) skipNested() error {
 		}
 	}
 	return errJSONSyntax
+}
+
+// SWAR constants: a byte repeated in each of the eight bytes of a word.
+const (
+	swarOnes  = 0x0101010101010101
+	swarHigh  = 0x8080808080808080
+	swarQuote = '"' * swarOnes
+	swarBack  = '\\' * swarOnes
+	swarCtl   = 0x20 * swarOnes
+)
+
+// stringStop returns the index of the first byte of b that ends the plain
+// run of a JSON string body (a quote, a backslash or a control character
+// below 0x20), or len(b). It tests eight bytes at a time: for each test,
+// (v - 0x01..) &^ v & 0x80.. flags the bytes that are zero in v (or, with
+// 0x20, below 0x20), and a borrow can flag a byte falsely only above a
+// true one, so the lowest flag of the three is exact.
+func stringStop(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if m := stopMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 {
+			return i
+		}
+	}
+	return i
+}
+
+// stopMask flags (bit 7 of each byte) the bytes of the eight in x that end
+// a plain run of a JSON string; only its lowest flag is exact (see
+// stringStop).
+func stopMask(x uint64) uint64 {
+	q := x ^ swarQuote
+	k := x ^ swarBack
+	return (((q - swarOnes) &^ q) | ((k - swarOnes) &^ k) | ((x - swarCtl) &^ x)) & swarHigh
 }

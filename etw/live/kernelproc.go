@@ -11,8 +11,6 @@ import (
 
 // Microsoft-Windows-Kernel-Process, the provider the live sensor enables.
 const (
-	// kernelProcessProvider is the provider GUID.
-	kernelProcessProvider = "{22FB2CD6-0E7B-422B-A0C7-2FAD1FD0E716}"
 	// kernelProcessKeywordProcess is WINEVENT_KEYWORD_PROCESS: process
 	// start, stop and rundown events only.
 	kernelProcessKeywordProcess uint64 = 0x10

@@ -31,14 +31,21 @@ type Queue struct {
 	// headCache is the producer's last view of head.
 	headCache uint64
 	_         [cacheLine - 8]byte
-	// tailCache is the consumer's last view of tail.
+	// tailCache is the consumer's last view of tail; next is the next slot
+	// it reads (head runs behind it by at most publishMask+1 slots).
 	tailCache uint64
-	_         [cacheLine - 8]byte
+	next      uint64
+	_         [cacheLine - 16]byte
 	dropped   atomic.Uint64
 	waiting   atomic.Uint32
 	wake      chan struct{}
 	mask      uint64
-	buf       []etw.Event
+	// publishMask+1 is how many slots Discard frees before it makes them
+	// visible to the producer (storing head is a full fence on amd64,
+	// which would otherwise wait for every pending store of the event's
+	// handling): 64, or an eighth of a smaller ring.
+	publishMask uint64
+	buf         []etw.Event
 }
 
 // NewQueue returns an empty queue holding at least capacity events
@@ -51,7 +58,8 @@ func NewQueue(capacity int) (*Queue, error) {
 	for n < capacity {
 		n <<= 1
 	}
-	return &Queue{wake: make(chan struct{}, 1), mask: uint64(n - 1), buf: make([]etw.Event, n)}, nil
+	return &Queue{wake: make(chan struct{}, 1), mask: uint64(n - 1), publishMask: uint64(max(min(64, n/8), 1) - 1),
+		buf: make([]etw.Event, n)}, nil
 }
 
 // Push copies *ev into the ring and reports true, or counts a drop and
@@ -83,26 +91,74 @@ func (q *Queue) Push(ev *etw.Event) bool {
 // when the ring is empty. The slot is cleared so that the ring does not
 // keep the event's strings alive. Consumer only.
 func (q *Queue) Pop(ev *etw.Event) bool {
-	h := q.head.Load()
-	if h == q.tailCache {
-		q.tailCache = q.tail.Load()
-		if h == q.tailCache {
-			return false
-		}
+	if q.Ready(1) == 0 {
+		return false
 	}
-	slot := &q.buf[h&q.mask]
+	slot := &q.buf[q.next&q.mask]
 	*ev = *slot
 	*slot = etw.Event{}
-	q.head.Store(h + 1)
+	q.next++
+	q.head.Store(q.next)
 	return true
+}
+
+// Ready returns how many events (at most limit) the consumer may read in
+// place with At. When the ring is empty it first makes every slot freed
+// by Discard visible to the producer. Consumer only.
+func (q *Queue) Ready(limit int) int {
+	n := q.tailCache - q.next
+	if n < uint64(limit) {
+		q.tailCache = q.tail.Load()
+		n = q.tailCache - q.next
+		if n == 0 {
+			q.publish()
+			return 0
+		}
+	}
+	return int(min(n, uint64(limit)))
+}
+
+// At returns, in place, the i-th oldest event (i below what Ready
+// returned). The event stays the consumer's (the producer does not reuse
+// its slot) until Discard frees it; the consumer may change it. Consumer
+// only.
+func (q *Queue) At(i int) *etw.Event { return &q.buf[(q.next+uint64(i))&q.mask] }
+
+// Peek returns the oldest event in place (At(0)), or nil when the ring is
+// empty. Consumer only.
+func (q *Queue) Peek() *etw.Event {
+	if q.Ready(1) == 0 {
+		return nil
+	}
+	return q.At(0)
+}
+
+// Discard frees the oldest event's slot (At(0), which Ready said was
+// there): it is cleared, so that the ring does not keep the event's
+// strings alive, and given back to the producer, in groups (publishMask;
+// Ready and Arm give back the rest). Consumer only.
+func (q *Queue) Discard() {
+	q.buf[q.next&q.mask] = etw.Event{}
+	q.next++
+	if q.next&q.publishMask == 0 {
+		q.head.Store(q.next)
+	}
+}
+
+// publish makes the slots freed by Discard visible to the producer.
+func (q *Queue) publish() {
+	if q.head.Load() != q.next {
+		q.head.Store(q.next)
+	}
 }
 
 // Arm asks the producer to send on Signal after its next Push, and reports
 // whether the consumer may now sleep: false means events arrived meanwhile
 // (pop them first). Consumer only.
 func (q *Queue) Arm() bool {
+	q.publish()
 	q.waiting.Store(1)
-	if q.tail.Load() != q.head.Load() {
+	if q.tail.Load() != q.next {
 		q.waiting.Store(0)
 		return false
 	}

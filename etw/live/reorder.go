@@ -8,94 +8,216 @@ import "github.com/smsswatch/smsswatch/etw"
 // session child's exit must come before the deadline it beats). Events
 // older than now-lag are released oldest first; equal times keep arrival
 // order. Bounded: past max events the oldest is released early. Owned by
-// the consumer goroutine; no allocation once its slice has grown.
+// the consumer goroutine; no allocation once its slices have grown.
+//
+// The events themselves sit in a slab and never move. Most arrive in time
+// order: those (not older than the newest event the ring took since the
+// buffer was last empty) go to a FIFO ring of slab indexes, which is then
+// sorted by itself. The others, the late ones, go to a binary heap of
+// small keys (time, arrival number, slab index). The oldest held event is
+// the older of the ring's head and the heap's top; on equal times the
+// ring's comes first, as it arrived first: an event with the same time
+// that arrived later would have found the ring's newest time already at
+// least that and gone to the ring too, behind it, and the ring's newest
+// time only goes back when the buffer is empty.
 type reorderBuf struct {
-	max  int
-	seq  uint64
-	heap []reorderItem
-}
-
-type reorderItem struct {
+	max int
 	seq uint64
-	ev  etw.Event
+
+	// slab holds the events; free lists its unused slots, the last
+	// freed (still in cache) on top.
+	slab []etw.Event
+	free []int32
+	// ring lists the in-order events' slots, oldest first; last is the
+	// time of the newest event it took (valid when ringUsed).
+	ring     indexRing
+	last     int64
+	ringUsed bool
+	// late is the min-heap of the other events.
+	late []lateKey
+
+	// taken is the slot of the event last returned by pop or popReady,
+	// or -1: it is recycled at the next call (the caller reads the event
+	// in place until then).
+	taken int32
 }
 
-func newReorderBuf(max int) *reorderBuf { return &reorderBuf{max: max} }
+// lateKey is a late event's place in the heap.
+type lateKey struct {
+	time int64
+	seq  uint64
+	slot int32
+}
 
-func (r *reorderBuf) len() int { return len(r.heap) }
+func newReorderBuf(max int) *reorderBuf { return &reorderBuf{max: max, taken: -1} }
 
-func (r *reorderBuf) less(i, j int) bool {
-	a, b := &r.heap[i], &r.heap[j]
-	if a.ev.Time != b.ev.Time {
-		return a.ev.Time < b.ev.Time
+// len returns the number of held events.
+func (r *reorderBuf) len() int { return r.ring.len() + len(r.late) }
+
+// full reports whether the buffer holds max events: the caller must pop
+// one before it pushes.
+func (r *reorderBuf) full() bool { return r.len() >= r.max }
+
+// recycle frees the slot of the event last returned.
+func (r *reorderBuf) recycle() {
+	if r.taken < 0 {
+		return
+	}
+	r.slab[r.taken] = etw.Event{} // drop the strings
+	r.free = append(r.free, r.taken)
+	r.taken = -1
+}
+
+// push adds a copy of ev. The buffer must not be full (full, pop).
+func (r *reorderBuf) push(ev *etw.Event) {
+	var slot int32
+	if r.taken >= 0 {
+		// The slot of the event just released (the oldest, when the
+		// buffer is full): ev overwrites all of it.
+		slot, r.taken = r.taken, -1
+	} else if n := len(r.free) - 1; n >= 0 {
+		slot = r.free[n]
+		r.free = r.free[:n]
+	} else {
+		slot = int32(len(r.slab))
+		r.slab = append(r.slab, etw.Event{})
+	}
+	r.slab[slot] = *ev
+	r.seq++
+	if !r.ringUsed || ev.Time >= r.last {
+		r.ring.push(slot)
+		r.last = ev.Time
+		r.ringUsed = true
+		return
+	}
+	r.late = append(r.late, lateKey{time: ev.Time, seq: r.seq, slot: slot})
+	r.up(len(r.late) - 1)
+}
+
+// popReady removes the oldest event and returns it if its time is at or
+// before until, else returns nil. The event is valid (and the caller's
+// to change) until the next call of push, pop or popReady.
+func (r *reorderBuf) popReady(until int64) *etw.Event {
+	r.recycle()
+	if r.ring.len() > 0 {
+		s := r.ring.front()
+		t := r.slab[s].Time
+		if len(r.late) == 0 || t <= r.late[0].time {
+			if t > until {
+				return nil
+			}
+			r.ring.pop()
+			return r.took(s)
+		}
+	} else if len(r.late) == 0 {
+		return nil
+	}
+	if r.late[0].time > until {
+		return nil
+	}
+	return r.took(r.popLate())
+}
+
+// pop removes and returns the oldest event, or nil when empty; as
+// popReady.
+func (r *reorderBuf) pop() *etw.Event { return r.popReady(1<<63 - 1) }
+
+// took hands out slot s and forgets the ring's newest time when the
+// buffer is now empty.
+func (r *reorderBuf) took(s int32) *etw.Event {
+	r.taken = s
+	if r.ring.len() == 0 && len(r.late) == 0 {
+		r.ringUsed = false
+	}
+	return &r.slab[s]
+}
+
+// popLate removes the heap's top and returns its slot.
+func (r *reorderBuf) popLate() int32 {
+	s := r.late[0].slot
+	n := len(r.late) - 1
+	r.late[0] = r.late[n]
+	r.late = r.late[:n]
+	if n > 0 {
+		r.down(0)
+	}
+	return s
+}
+
+func (a *lateKey) less(b *lateKey) bool {
+	if a.time != b.time {
+		return a.time < b.time
 	}
 	return a.seq < b.seq
 }
 
-// push adds a copy of ev. When the buffer is full it first returns the
-// oldest event into out and reports true: the caller must deliver it.
-func (r *reorderBuf) push(ev *etw.Event, out *etw.Event) bool {
-	overflow := false
-	if len(r.heap) >= r.max {
-		overflow = r.pop(out)
-	}
-	r.seq++
-	r.heap = append(r.heap, reorderItem{seq: r.seq, ev: *ev})
-	r.up(len(r.heap) - 1)
-	return overflow
-}
-
-// popReady moves the oldest event into out if its time is at or before
-// until.
-func (r *reorderBuf) popReady(until int64, out *etw.Event) bool {
-	if len(r.heap) == 0 || r.heap[0].ev.Time > until {
-		return false
-	}
-	return r.pop(out)
-}
-
-// pop moves the oldest event into out.
-func (r *reorderBuf) pop(out *etw.Event) bool {
-	n := len(r.heap) - 1
-	if n < 0 {
-		return false
-	}
-	*out = r.heap[0].ev
-	r.heap[0] = r.heap[n]
-	r.heap[n] = reorderItem{} // drop the strings
-	r.heap = r.heap[:n]
-	if n > 0 {
-		r.down(0)
-	}
-	return true
-}
-
 func (r *reorderBuf) up(i int) {
+	h := r.late
+	k := h[i]
 	for i > 0 {
 		p := (i - 1) / 2
-		if !r.less(i, p) {
-			return
+		if !k.less(&h[p]) {
+			break
 		}
-		r.heap[i], r.heap[p] = r.heap[p], r.heap[i]
+		h[i] = h[p]
 		i = p
 	}
+	h[i] = k
 }
 
 func (r *reorderBuf) down(i int) {
-	n := len(r.heap)
+	h := r.late
+	n := len(h)
+	k := h[i]
 	for {
 		l := 2*i + 1
 		if l >= n {
-			return
+			break
 		}
 		m := l
-		if rr := l + 1; rr < n && r.less(rr, l) {
+		if rr := l + 1; rr < n && h[rr].less(&h[l]) {
 			m = rr
 		}
-		if !r.less(m, i) {
-			return
+		if !h[m].less(&k) {
+			break
 		}
-		r.heap[i], r.heap[m] = r.heap[m], r.heap[i]
+		h[i] = h[m]
 		i = m
 	}
+	h[i] = k
+}
+
+// indexRing is a FIFO of slab indexes that doubles when full.
+type indexRing struct {
+	buf        []int32 // power-of-two length
+	head, tail uint32  // free-running; tail-head is the length
+}
+
+func (q *indexRing) len() int { return int(q.tail - q.head) }
+
+func (q *indexRing) push(v int32) {
+	if int(q.tail-q.head) == len(q.buf) {
+		q.grow()
+	}
+	q.buf[q.tail&uint32(len(q.buf)-1)] = v
+	q.tail++
+}
+
+// front returns the oldest index; the ring must not be empty.
+func (q *indexRing) front() int32 { return q.buf[q.head&uint32(len(q.buf)-1)] }
+
+// pop removes and returns the oldest index; the ring must not be empty.
+func (q *indexRing) pop() int32 {
+	v := q.buf[q.head&uint32(len(q.buf)-1)]
+	q.head++
+	return v
+}
+
+func (q *indexRing) grow() {
+	n := max(2*len(q.buf), 64)
+	buf := make([]int32, n)
+	for i := range q.tail - q.head {
+		buf[i] = q.buf[(q.head+i)&uint32(len(q.buf)-1)]
+	}
+	q.buf, q.head, q.tail = buf, 0, q.tail-q.head
 }

@@ -1,7 +1,9 @@
 package live
 
 import (
+	"fmt"
 	"math/rand"
+	"slices"
 	"testing"
 
 	"github.com/smsswatch/smsswatch/etw"
@@ -10,20 +12,20 @@ import (
 func TestReorderBuf(t *testing.T) {
 	r := newReorderBuf(1000)
 	rng := rand.New(rand.NewSource(1))
-	var out etw.Event
 	for i := 0; i < 500; i++ {
 		ev := etw.Event{Time: int64(rng.Intn(100)), Proc: etw.Process{PID: uint32(i)}}
-		if r.push(&ev, &out) {
-			t.Fatal("overflow below max")
+		if r.full() {
+			t.Fatal("full below max")
 		}
+		r.push(&ev)
 	}
 	// Nothing at or before -1.
-	if r.popReady(-1, &out) {
+	if r.popReady(-1) != nil {
 		t.Fatal("released too early")
 	}
 	last, lastPID := int64(-1), uint32(0)
 	n := 0
-	for r.popReady(49, &out) {
+	for out := r.popReady(49); out != nil; out = r.popReady(49) {
 		if out.Time < last || (out.Time == last && out.Proc.PID < lastPID) {
 			t.Fatalf("out of order: %d/%d after %d/%d", out.Time, out.Proc.PID, last, lastPID)
 		}
@@ -33,7 +35,7 @@ func TestReorderBuf(t *testing.T) {
 	if last > 49 {
 		t.Fatalf("released %d past the bound", last)
 	}
-	for r.popReady(1<<62, &out) {
+	for out := r.popReady(1 << 62); out != nil; out = r.popReady(1 << 62) {
 		if out.Time < last {
 			t.Fatal("out of order in the second half")
 		}
@@ -47,37 +49,218 @@ func TestReorderBuf(t *testing.T) {
 
 func TestReorderBufBound(t *testing.T) {
 	r := newReorderBuf(3)
-	var out etw.Event
 	for i, tm := range []int64{5, 1, 3} {
 		ev := etw.Event{Time: tm, Proc: etw.Process{PID: uint32(i)}}
-		r.push(&ev, &out)
+		r.push(&ev)
+	}
+	if !r.full() {
+		t.Fatal("not full at max")
+	}
+	if out := r.pop(); out == nil || out.Time != 1 {
+		t.Fatalf("overflow released %v", out)
 	}
 	ev := etw.Event{Time: 2}
-	if !r.push(&ev, &out) || out.Time != 1 {
-		t.Fatalf("overflow released %d", out.Time)
-	}
-	if r.len() != 3 {
+	r.push(&ev)
+	if r.len() != 3 || !r.full() {
 		t.Fatalf("len %d", r.len())
+	}
+	if len(r.slab) > 3 {
+		t.Fatalf("slab grew to %d slots for 3 events", len(r.slab))
+	}
+}
+
+// reorderPattern makes n event times of one kind of input.
+type reorderPattern struct {
+	name  string
+	times func(rng *rand.Rand, n int) []int64
+}
+
+var reorderPatterns = []reorderPattern{
+	{"random", func(rng *rand.Rand, n int) []int64 {
+		ts := make([]int64, n)
+		for i := range ts {
+			ts[i] = int64(rng.Intn(n / 4))
+		}
+		return ts
+	}},
+	{"mostly in order, a few late", func(rng *rand.Rand, n int) []int64 {
+		ts := make([]int64, n)
+		for i := range ts {
+			ts[i] = int64(i * 10)
+			if rng.Intn(20) == 0 {
+				ts[i] -= int64(rng.Intn(300))
+			}
+		}
+		return ts
+	}},
+	{"per-CPU buffers", func(rng *rand.Rand, n int) []int64 {
+		// Four CPUs, each delivering runs of its own ordered events.
+		var cpu [4][]int64
+		for i := 0; i < n; i++ {
+			c := rng.Intn(4)
+			cpu[c] = append(cpu[c], int64(i/3)) // equal times across CPUs
+		}
+		ts := make([]int64, 0, n)
+		for len(ts) < n {
+			c := rng.Intn(4)
+			k := min(len(cpu[c]), 1+rng.Intn(40))
+			ts = append(ts, cpu[c][:k]...)
+			cpu[c] = cpu[c][k:]
+		}
+		return ts
+	}},
+	{"equal times", func(rng *rand.Rand, n int) []int64 {
+		ts := make([]int64, n)
+		for i := range ts {
+			ts[i] = int64(rng.Intn(3))
+		}
+		return ts
+	}},
+	{"descending", func(rng *rand.Rand, n int) []int64 {
+		ts := make([]int64, n)
+		for i := range ts {
+			ts[i] = int64(n - i/2)
+		}
+		return ts
+	}},
+}
+
+// TestReorderBufStableSort: with everything pushed first, the release order
+// is a stable sort by time of the arrival order.
+func TestReorderBufStableSort(t *testing.T) {
+	for _, p := range reorderPatterns {
+		t.Run(p.name, func(t *testing.T) {
+			for seed := int64(1); seed <= 20; seed++ {
+				rng := rand.New(rand.NewSource(seed))
+				ts := p.times(rng, 100+rng.Intn(2000))
+				r := newReorderBuf(len(ts))
+				want := make([]etw.Event, len(ts))
+				for i, tm := range ts {
+					want[i] = etw.Event{Time: tm, Proc: etw.Process{PID: uint32(i)}}
+					r.push(&want[i])
+				}
+				slices.SortStableFunc(want, func(a, b etw.Event) int { return int(a.Time - b.Time) })
+				for i := range want {
+					got := r.pop()
+					if got == nil || got.Time != want[i].Time || got.Proc.PID != want[i].Proc.PID {
+						t.Fatalf("seed %d: release %d is %+v, want time %d arrival %d", seed, i, got, want[i].Time, want[i].Proc.PID)
+					}
+				}
+				if r.pop() != nil || r.len() != 0 {
+					t.Fatalf("seed %d: events left", seed)
+				}
+			}
+		})
+	}
+}
+
+// refReorder is the release rule written plainly: the held event with the
+// smallest (time, arrival) goes first.
+type refReorder struct{ evs []etw.Event }
+
+func (r *refReorder) popReady(until int64) (etw.Event, bool) {
+	best := -1
+	for i := range r.evs {
+		if best < 0 || r.evs[i].Time < r.evs[best].Time {
+			best = i // the first of equal times is the earliest arrival
+		}
+	}
+	if best < 0 || r.evs[best].Time > until {
+		return etw.Event{}, false
+	}
+	ev := r.evs[best]
+	r.evs = slices.Delete(r.evs, best, best+1)
+	return ev, true
+}
+
+// TestReorderBufMatchesRule interleaves pushes, releases up to a moving
+// bound and overflows of a small bound, against refReorder.
+func TestReorderBufMatchesRule(t *testing.T) {
+	for _, p := range reorderPatterns {
+		for _, max := range []int{7, 64, 100000} {
+			t.Run(fmt.Sprintf("%s/max=%d", p.name, max), func(t *testing.T) {
+				for seed := int64(1); seed <= 10; seed++ {
+					rng := rand.New(rand.NewSource(seed))
+					ts := p.times(rng, 3000)
+					r, ref := newReorderBuf(max), &refReorder{}
+					check := func(got *etw.Event, want etw.Event, ok bool, what string) {
+						t.Helper()
+						if (got != nil) != ok || (ok && (got.Time != want.Time || got.Proc.PID != want.Proc.PID)) {
+							t.Fatalf("seed %d, %s: got %+v, want %+v (%v)", seed, what, got, want, ok)
+						}
+					}
+					for i, tm := range ts {
+						ev := etw.Event{Time: tm, Proc: etw.Process{PID: uint32(i)}}
+						if r.full() != (len(ref.evs) >= max) {
+							t.Fatalf("seed %d: full %v with %d held", seed, r.full(), len(ref.evs))
+						}
+						if r.full() {
+							want, ok := ref.popReady(1<<63 - 1)
+							check(r.pop(), want, ok, "overflow")
+						}
+						r.push(&ev)
+						ref.evs = append(ref.evs, ev)
+						if rng.Intn(8) == 0 {
+							until := tm - int64(rng.Intn(200))
+							for {
+								want, ok := ref.popReady(until)
+								check(r.popReady(until), want, ok, "release")
+								if !ok {
+									break
+								}
+							}
+						}
+					}
+					for {
+						want, ok := ref.popReady(1<<63 - 1)
+						check(r.pop(), want, ok, "drain")
+						if !ok {
+							break
+						}
+					}
+				}
+			})
+		}
 	}
 }
 
 func TestReorderBufNoAllocs(t *testing.T) {
 	r := newReorderBuf(64)
-	var out etw.Event
 	ev := etw.Event{Time: 1, Proc: etw.Process{Image: "smss.exe"}}
 	for i := 0; i < 64; i++ {
-		r.push(&ev, &out)
+		r.push(&ev)
 	}
-	for r.pop(&out) {
+	for r.pop() != nil {
 	}
 	if n := testing.AllocsPerRun(100, func() {
 		for i := 0; i < 32; i++ {
 			ev.Time = int64(32 - i)
-			r.push(&ev, &out)
+			r.push(&ev)
 		}
-		for r.popReady(100, &out) {
+		for i := 0; i < 32; i++ {
+			ev.Time = int64(100 + i)
+			r.push(&ev)
+		}
+		for r.popReady(200) != nil {
 		}
 	}); n != 0 {
 		t.Fatalf("%.1f allocations", n)
+	}
+}
+
+// TestReorderBufDropsStrings: a released event's slot does not keep its
+// strings once the next call has been made.
+func TestReorderBufDropsStrings(t *testing.T) {
+	r := newReorderBuf(8)
+	ev := etw.Event{Time: 1, Proc: etw.Process{Image: "smss.exe"}}
+	r.push(&ev)
+	if got := r.pop(); got == nil || got.Proc.Image != "smss.exe" {
+		t.Fatalf("pop %+v", got)
+	}
+	r.popReady(0)
+	for i := range r.slab {
+		if r.slab[i].Proc.Image != "" {
+			t.Fatalf("slot %d still holds %q", i, r.slab[i].Proc.Image)
+		}
 	}
 }

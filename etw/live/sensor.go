@@ -299,7 +299,9 @@ type liveCore struct {
 	c       liveCounters
 	pending map[uint32]*pendingRun
 	ro      *reorderBuf
-	out     etw.Event
+	// overflowed counts the events deliver handed over early since the
+	// last release (added to the handled counter there).
+	overflowed uint64
 
 	lastDropped, lastDecodeErrors uint64
 	booted                        bool
@@ -400,15 +402,8 @@ func (c *liveCore) run(ctx context.Context, h etw.Handler) {
 	tick := time.NewTicker(c.cfg.AdvanceEvery)
 	defer tick.Stop()
 	lastAdvance := c.now() - int64(c.cfg.AdvanceEvery)
-	var ev etw.Event
 	for {
-		m := c.clock.mono()
-		for i := 0; i < batch && c.q.Pop(&ev); i++ {
-			if step := c.clock.observe(ev.Time, m); step != 0 {
-				c.clockStep(step, h)
-			}
-			c.handle(&ev, h)
-		}
+		c.consume(h)
 		c.checkLoss(h)
 		now := c.now()
 		if now-lastAdvance >= int64(c.cfg.AdvanceEvery) {
@@ -439,6 +434,35 @@ func (c *liveCore) run(ctx context.Context, h etw.Handler) {
 		case n := <-c.notes:
 			c.note(&n, h)
 		case <-tick.C:
+		}
+	}
+}
+
+// consume handles up to batch queued events, in place in the queue. The
+// clock sees a run of events first (liveClock.observe, an atomic store
+// per newer event: cheap while few stores are pending), then the run is
+// handled; a run ends at an event that steps the clock, which is handled
+// after clockStep. The handling does not read the clock, so this is the
+// order "observe, handle" event by event.
+func (c *liveCore) consume(h etw.Handler) {
+	n := c.q.Ready(batch)
+	m := c.clock.mono()
+	for j := 0; j < n; {
+		k, step := j, int64(0)
+		for ; k < n; k++ {
+			if step = c.clock.observe(c.q.At(k-j).Time, m); step != 0 {
+				break
+			}
+		}
+		for ; j < k; j++ {
+			c.handle(c.q.At(0), h)
+			c.q.Discard()
+		}
+		if k < n {
+			c.clockStep(step, h)
+			c.handle(c.q.At(0), h)
+			c.q.Discard()
+			j++
 		}
 	}
 }
@@ -501,9 +525,14 @@ func (c *liveCore) release(force bool, h etw.Handler) {
 	if force {
 		until = 1<<63 - 1
 	}
-	for c.ro.popReady(until, &c.out) {
-		c.c.handled.Add(1)
-		h.Handle(&c.out)
+	n := c.overflowed
+	for ev := c.ro.popReady(until); ev != nil; ev = c.ro.popReady(until) {
+		n++
+		h.Handle(ev)
+	}
+	if n != 0 {
+		c.c.handled.Add(n)
+		c.overflowed = 0
 	}
 }
 
@@ -542,11 +571,13 @@ func (c *liveCore) note(n *liveNote, h etw.Handler) {
 // deliver queues ev for the handler, in time order after the delivery lag
 // (release).
 func (c *liveCore) deliver(ev *etw.Event, h etw.Handler) {
-	if c.ro.push(ev, &c.out) {
-		// Over the bound: the oldest goes now.
-		c.c.handled.Add(1)
-		h.Handle(&c.out)
+	if c.ro.full() {
+		// Over the bound: the oldest goes now (counted as handled at
+		// the next release: an atomic add per event is a fence).
+		c.overflowed++
+		h.Handle(c.ro.pop())
 	}
+	c.ro.push(ev)
 }
 
 // handle processes one queued ETW event: it keeps the process table, fills
@@ -556,7 +587,7 @@ func (c *liveCore) handle(ev *etw.Event, h etw.Handler) {
 	p := &ev.Proc
 	switch ev.Kind {
 	case etw.KindStart:
-		if pr, ok := c.pending[p.PID]; ok && sameProcess(&pr.ev, ev) {
+		if pr := c.pendingFor(ev); pr != nil {
 			// Seen by the snapshot and now live: the live record wins,
 			// with what only the snapshot read.
 			mergeSnapshot(ev, &pr.ev)
@@ -598,7 +629,7 @@ func (c *liveCore) handle(ev *etw.Event, h etw.Handler) {
 			}
 			c.procs.del(p.PID)
 		}
-		if pr, ok := c.pending[p.PID]; ok && sameProcess(&pr.ev, ev) {
+		if pr := c.pendingFor(ev); pr != nil {
 			// A snapshot process that ends before it settled: the
 			// detector must know it ran.
 			delete(c.pending, p.PID)
@@ -608,6 +639,19 @@ func (c *liveCore) handle(ev *etw.Event, h etw.Handler) {
 	default:
 		c.deliver(ev, h)
 	}
+}
+
+// pendingFor returns the snapshot process waiting for ev's live record
+// (same process), or nil. Most of the time none waits: the map is not
+// looked up then.
+func (c *liveCore) pendingFor(ev *etw.Event) *pendingRun {
+	if len(c.pending) == 0 {
+		return nil
+	}
+	if pr, ok := c.pending[ev.Proc.PID]; ok && sameProcess(&pr.ev, ev) {
+		return pr
+	}
+	return nil
 }
 
 // settle delivers the snapshot processes whose live record did not come.

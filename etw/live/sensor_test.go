@@ -601,3 +601,23 @@ func TestSystemDeviceOf(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumeNoAllocs: once the reorder buffer and the process table have
+// grown, the path from the queue to the handler does not allocate, with
+// events in order, late, and over the reorder bound.
+func TestConsumeNoAllocs(t *testing.T) {
+	for _, rate := range []int64{1_000, 100_000} {
+		t.Run(itoa(uint32(rate)), func(t *testing.T) {
+			in := newConsumeInput(benchInput, rate)
+			c, mono := benchCore(t)
+			h := &countHandler{}
+			next := drive(nil, c, mono, in, h, 0, warmUp(c, rate))
+			if n := testing.AllocsPerRun(20, func() { next = drive(nil, c, mono, in, h, next, 4*batch) }); n != 0 {
+				t.Errorf("%.1f allocations for %d events", n, 4*batch)
+			}
+			if h.disorder != 0 || h.n == 0 {
+				t.Errorf("%d events handled, %d out of order", h.n, h.disorder)
+			}
+		})
+	}
+}

@@ -47,6 +47,10 @@ import (
 	"golang.org/x/sys/windows"
 )
 
+// kernelProcessProvider is the Microsoft-Windows-Kernel-Process provider
+// GUID.
+const kernelProcessProvider = "{22FB2CD6-0E7B-422B-A0C7-2FAD1FD0E716}"
+
 // livePlatform is the Windows-only state of Sensor.
 type livePlatform struct {
 	provider windows.GUID

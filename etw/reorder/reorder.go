@@ -18,7 +18,13 @@ import (
 // Memory is bounded: when more than max events are buffered, the oldest is
 // released at once (counted in Stats.Overflow). Flush releases
 // everything. Events are copied in and out; in steady state Push and Pop
-// allocate nothing.
+// allocate nothing. With a Budget, what the Buffer holds is charged to it:
+// its events' strings and the capacity of its slab (the slots, free list
+// and heap), which is what stays allocated. The slab is compacted once no
+// more than a quarter of it is in use, and given back when the Buffer
+// empties: all of it when flushed, down to minSlab slots otherwise (so
+// that a sparse stream does not allocate on every event). Compactions are
+// counted in Stats.Compactions.
 //
 // Use: after each Push, Pop until it returns false; at the end of the
 // input, Flush, then Pop until false. A Buffer is not safe for concurrent
@@ -31,6 +37,9 @@ type Buffer struct {
 	slab []reorderSlot // buffered events; free slots listed in free
 	free []int32
 	heap []int32 // slab indices, a min-heap on (Time, seq)
+
+	// charged is the slab capacity charged to budget, in bytes.
+	charged int64
 
 	seq      uint64
 	newest   int64
@@ -52,7 +61,9 @@ type reorderSlot struct {
 // recorded pipeline gives all its buffers one): attacker-controlled
 // strings (32 KiB command lines) make a count cap alone mean gigabytes.
 // Past the budget, the Buffer being pushed to releases its oldest events
-// early, counted in Stats.Overflow.
+// early, counted in Stats.Overflow. What counts against it is what the
+// Buffers have allocated: their events' strings and their slabs by
+// capacity (a slab shrinks once a quarter of it is in use).
 type Budget struct {
 	max, used int64
 }
@@ -60,15 +71,24 @@ type Budget struct {
 // NewBudget returns a budget of maxBytes.
 func NewBudget(maxBytes int64) *Budget { return &Budget{max: maxBytes} }
 
-// Used returns the bytes held now.
+// Used returns the bytes charged now: the buffered events' strings and
+// the buffers' slabs, slots not in use included.
 func (b *Budget) Used() int64 { return b.used }
 
-// eventSize is what an Event costs buffered: the value and its strings.
+// minSlab is the fewest slots a Buffer keeps once it has grown.
+const minSlab = 8
+
+// slotBytes is what one slot of the slab costs, with its free-list and
+// heap entries.
+const slotBytes = int64(unsafe.Sizeof(reorderSlot{})) + 2*int64(unsafe.Sizeof(int32(0)))
+
+// eventSize is what an Event's strings cost buffered (its value is in the
+// slab, charged by capacity).
 func eventSize(ev *etw.Event) int64 {
 	p, r, b := &ev.Proc, &ev.Reg, &ev.Boot
-	return int64(unsafe.Sizeof(*ev)) + int64(len(ev.Host)+len(p.Image)+len(p.ParentImage)+len(p.CommandLine)+
-		len(p.UserSID)+len(p.UserName)+len(p.CreatorSID)+len(p.Key)+len(p.ParentKey)+
-		len(r.Image)+len(r.Key)+len(r.Value)+len(r.Data)+len(r.NewName)+len(b.SystemRoot)+len(b.SystemDevice))
+	return int64(len(ev.Host) + len(p.Image) + len(p.ParentImage) + len(p.CommandLine) +
+		len(p.UserSID) + len(p.UserName) + len(p.CreatorSID) + len(p.Key) + len(p.ParentKey) +
+		len(r.Image) + len(r.Key) + len(r.Value) + len(r.Data) + len(r.NewName) + len(b.SystemRoot) + len(b.SystemDevice))
 }
 
 // Stats counts what a Buffer did.
@@ -85,6 +105,9 @@ type Stats struct {
 	Late uint64
 	// MaxBuffered is the largest number of events buffered at once.
 	MaxBuffered int
+	// Compactions counts the times the slab was shrunk (or given back)
+	// because no more than a quarter of it was in use.
+	Compactions uint64
 }
 
 // New returns a Buffer that holds events until the newest time
@@ -100,8 +123,14 @@ func New(window time.Duration, max int) *Buffer {
 	return &Buffer{window: uint64(window), max: max}
 }
 
-// UseBudget makes q count its buffered bytes against b.
-func (q *Buffer) UseBudget(b *Budget) { q.budget = b }
+// UseBudget makes q count its buffered bytes against b. Call it before
+// the first Push.
+func (q *Buffer) UseBudget(b *Budget) {
+	q.budget = b
+	if b != nil {
+		b.used += q.charged
+	}
+}
 
 // Len returns the number of events buffered.
 func (q *Buffer) Len() int { return len(q.heap) }
@@ -123,6 +152,9 @@ func (q *Buffer) Push(ev *etw.Event) {
 		i = q.free[n-1]
 		q.free = q.free[:n-1]
 	} else {
+		if len(q.slab) == cap(q.slab) {
+			q.grow()
+		}
 		q.slab = append(q.slab, reorderSlot{})
 		i = int32(len(q.slab) - 1)
 	}
@@ -175,7 +207,64 @@ func (q *Buffer) Pop(ev *etw.Event) bool {
 	}
 	q.lastOut, q.released = ev.Time, true
 	q.stats.Released++
+	if c := cap(q.slab); c > minSlab && len(q.heap) <= c/4 || c > 0 && len(q.heap) == 0 && q.flushing {
+		q.compact()
+	}
 	return true
+}
+
+// grow enlarges the slab (and the capacity of its free list and heap, so
+// that they never grow on their own) and charges the budget for it: it
+// doubles while the budget has room for that, and otherwise grows by what
+// room is left, at least a quarter (Pop then releases early until the
+// budget holds again: a slab past the budget on its own is emptied to a
+// quarter and compacted).
+func (q *Buffer) grow() {
+	c := cap(q.slab)
+	n := max(minSlab, 2*c)
+	if q.budget != nil {
+		room := int(max((q.budget.max-q.budget.used)/slotBytes, 0))
+		n = max(minSlab, min(n, c+max(room, c/4)))
+	}
+	slab := make([]reorderSlot, len(q.slab), n)
+	copy(slab, q.slab)
+	free := make([]int32, len(q.free), n)
+	copy(free, q.free)
+	heap := make([]int32, len(q.heap), n)
+	copy(heap, q.heap)
+	q.slab, q.free, q.heap = slab, free, heap
+	q.charge()
+}
+
+// compact moves the buffered events to a slab twice their number (at
+// least minSlab slots; none when the Buffer is empty) and gives the old
+// one back, with its charge.
+func (q *Buffer) compact() {
+	q.stats.Compactions++
+	n := len(q.heap)
+	if n == 0 {
+		q.slab, q.free, q.heap = nil, nil, nil
+		q.charge()
+		return
+	}
+	c := max(minSlab, 2*n)
+	slab := make([]reorderSlot, n, c)
+	heap := make([]int32, n, c)
+	for j, i := range q.heap {
+		slab[j] = q.slab[i]
+		heap[j] = int32(j) // the heap's order is unchanged
+	}
+	q.slab, q.heap, q.free = slab, heap, make([]int32, 0, c)
+	q.charge()
+}
+
+// charge brings the budget's count of q's slab up to date.
+func (q *Buffer) charge() {
+	b := int64(cap(q.slab)) * slotBytes
+	if q.budget != nil {
+		q.budget.used += b - q.charged
+	}
+	q.charged = b
 }
 
 func (q *Buffer) less(a, b int32) bool {

@@ -362,11 +362,13 @@ func parseWinTime(b []byte) (ns int64, zoned, ok bool) {
 
 // FillJSON scans one JSON object (an NXLog line) into r. Only top-level
 // members are kept; nested objects, arrays, booleans and null are ignored.
+// The values of members not of interest (the long Message above all) are
+// skipped without being unescaped, though still checked as JSON.
 func (r *Record) FillJSON(sc *jsonscan.Scanner, line []byte) error {
 	r.Reset()
 	sc.Reset(line)
 	for {
-		key, kind, val, ok, err := sc.Next()
+		key, ok, err := sc.NextKey()
 		if err != nil {
 			return err
 		}
@@ -375,7 +377,14 @@ func (r *Record) FillJSON(sc *jsonscan.Scanner, line []byte) error {
 		}
 		id, known := LookupField(key)
 		if !known {
+			if err := sc.SkipValue(); err != nil {
+				return err
+			}
 			continue
+		}
+		kind, val, err := sc.Value()
+		if err != nil {
+			return err
 		}
 		r.SetJSON(id, kind, val)
 	}

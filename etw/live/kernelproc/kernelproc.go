@@ -440,19 +440,23 @@ func (c *cursor) utf16(f Field, buf []byte) []byte {
 		return c.utf16Slow(f, nil)
 	}
 	buf = buf[:cap(buf)]
-	i, j := 0, 0
 	// Eight ASCII code units at a time: the common case (an NT path).
+	// The loop walks shrinking slices so that each step has one bounds
+	// check for the input and one for the output.
 	le := binary.LittleEndian
-	for ; i+16 <= n && j+8 <= len(buf); i += 16 {
-		lo, hi := le.Uint64(b[i:]), le.Uint64(b[i+8:])
+	in, out := b[:n], buf
+	for len(in) >= 16 && len(out) >= 8 {
+		lo, hi := le.Uint64(in), le.Uint64(in[8:16])
+		// Every unit below 0x80, then (so no lane carries) every unit
+		// non-zero: unit+0x7f sets the lane's bit 7.
 		if (lo|hi)&0xff80ff80ff80ff80 != 0 ||
-			(lo-0x0001000100010001)&^lo&0x8000800080008000 != 0 ||
-			(hi-0x0001000100010001)&^hi&0x8000800080008000 != 0 {
+			(lo+0x007f007f007f007f)&(hi+0x007f007f007f007f)&0x0080008000800080 != 0x0080008000800080 {
 			break // a non-ASCII or a NUL code unit among the eight
 		}
-		le.PutUint64(buf[j:], packASCII(lo)|packASCII(hi)<<32)
-		j += 8
+		le.PutUint64(out, packASCII(lo)|packASCII(hi)<<32)
+		in, out = in[16:], out[8:]
 	}
+	i, j := n-len(in), len(buf)-len(out)
 	for ; i < n; i += 2 {
 		u := uint32(b[i]) | uint32(b[i+1])<<8
 		if u < 0x80 {

@@ -525,6 +525,61 @@ func TestUTF16Conversion(t *testing.T) {
 	}
 }
 
+// TestUTF16ConversionBlocks puts one unit that is not plain ASCII (or a
+// boundary of it) at every position of strings around the eight-unit
+// blocks of the fast path, and compares with unicode/utf16.
+func TestUTF16ConversionBlocks(t *testing.T) {
+	d := NewDecoder()
+	for _, odd := range []uint16{0x01, 0x7f, 0x80, 0xe9, 0x100, 0x17f, 0x416, 0x7f00, 0xd83d, 0xde00} {
+		t.Run(fmt.Sprintf("%#x", odd), func(t *testing.T) {
+			for n := 1; n <= 40; n++ {
+				for p := 0; p < n; p++ {
+					units := make([]uint16, n)
+					for i := range units {
+						units[i] = uint16('A' + i%26)
+					}
+					units[p] = odd
+					data := binary.LittleEndian.AppendUint32(nil, 1) // ProcessID
+					data = binary.LittleEndian.AppendUint64(data, 1) // CreateTime
+					data = binary.LittleEndian.AppendUint32(data, 4) // ParentProcessID
+					data = binary.LittleEndian.AppendUint32(data, 0) // SessionID
+					for _, u := range units {
+						data = binary.LittleEndian.AppendUint16(data, u)
+					}
+					data = append(data, 0, 0)
+					var r Record
+					if err := d.Decode(data, 1, 0, 8, &r); err != nil {
+						t.Fatalf("n=%d p=%d: %v", n, p, err)
+					}
+					if want := string(utf16.Decode(units)); string(r.ImageName) != want || r.Trailing != 0 {
+						t.Fatalf("n=%d p=%d: %q (%d trailing), want %q", n, p, r.ImageName, r.Trailing, want)
+					}
+				}
+			}
+		})
+	}
+	t.Run("NUL inside a block", func(t *testing.T) {
+		for p := 0; p < 24; p++ {
+			units := make([]uint16, 24)
+			for i := range units {
+				units[i] = 'a'
+			}
+			units[p] = 0
+			data := make([]byte, 20)
+			for _, u := range units {
+				data = binary.LittleEndian.AppendUint16(data, u)
+			}
+			var r Record
+			if err := d.Decode(data, 1, 0, 8, &r); err != nil {
+				t.Fatalf("p=%d: %v", p, err)
+			}
+			if string(r.ImageName) != strings.Repeat("a", p) || r.Trailing != 2*(23-p) {
+				t.Fatalf("p=%d: %q, %d trailing", p, r.ImageName, r.Trailing)
+			}
+		}
+	})
+}
+
 func TestAppendSID(t *testing.T) {
 	for _, c := range []struct {
 		in   []byte
