@@ -44,7 +44,6 @@ var watched = [...]Value{
 	{Subkey: "KnownDLLs", Name: "*"},
 }
 
-
 // Subkeys returns the distinct subkeys of the catalogue, in order (""
 // first).
 func Subkeys() []string {
