@@ -100,6 +100,9 @@ func referenceTime(s string) (ns int64, zoned, ok, skip bool) {
 	if off <= -24*3600 || off >= 24*3600 {
 		return 0, false, false, false
 	}
+	if n := len(b); n >= 25 && (b[n-6] == '+' || b[n-6] == '-') && (b[n-2] > '5') {
+		return 0, false, false, false // time.Parse takes offset minutes past 59; Time's rule does not
+	}
 	return v.UnixNano(), zoned, true, false
 }
 

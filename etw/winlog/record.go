@@ -328,11 +328,11 @@ func (r *Record) timeField(id FieldID) (ns int64, present, ok bool) {
 	return 0, false, true
 }
 
-// MinTime and MaxTime bound the times accepted (years 1900 to 2261,
+// minTime and maxTime bound the times accepted (years 1900 to 2261,
 // inside int64 Unix ns).
 var (
-	MinTime = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
-	MaxTime = time.Date(2261, 12, 31, 0, 0, 0, 0, time.UTC).UnixNano()
+	minTime = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	maxTime = time.Date(2261, 12, 31, 0, 0, 0, 0, time.UTC).UnixNano()
 )
 
 // secondsToNs converts the library's FILETIME rendering (float seconds
@@ -344,7 +344,7 @@ func secondsToNs(f float64) (ns int64, present, ok bool) {
 		return 0, true, false
 	}
 	us := math.Round(f * 1e6)
-	if us < float64(MinTime/1000) || us > float64(MaxTime/1000) {
+	if us < float64(minTime/1000) || us > float64(maxTime/1000) {
 		return 0, true, false
 	}
 	return int64(us) * 1000, true, true

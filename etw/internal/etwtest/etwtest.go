@@ -78,8 +78,8 @@ func (f *FailingReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// The bounds of the times a Windows-log mapper accepts (winlog.MinTime
-// and MaxTime), widened by the largest zone offset.
+// The bounds of the times a Windows-log mapper accepts (winlog's minTime
+// and maxTime), widened by the largest zone offset.
 var (
 	minTime = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano() - 15*int64(time.Hour)
 	maxTime = time.Date(2261, 12, 31, 0, 0, 0, 0, time.UTC).UnixNano() + 15*int64(time.Hour)
