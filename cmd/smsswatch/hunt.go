@@ -63,7 +63,7 @@ func runHunt(ctx context.Context, args []string, io stdio) int {
 		return exitError
 	}
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1)) // restored for the caller
-	boundMemory(min(fs.NArg(), recorded.DefaultMaxOpen))
+	boundMemory(fs.NArg())
 	bw := bufio.NewWriter(io.out)
 	out := alert.NewLineWriter(bw, maxDedupe)
 	prog := startProgress(io.err, fs.Args())

@@ -12,10 +12,18 @@ func TestBoundMemory(t *testing.T) {
 	t.Run("sized by inputs", func(t *testing.T) {
 		t.Setenv("GOMEMLIMIT", "") // restored after the test
 		os.Unsetenv("GOMEMLIMIT")
-		for _, n := range []int{0, 1, 100} {
-			want := memBase + int64(max(n, 1))*memPerInput
-			if got := boundMemory(n); got != want || debug.SetMemoryLimit(-1) != want {
-				t.Errorf("%d inputs: limit %d (in effect %d), want %d", n, got, debug.SetMemoryLimit(-1), want)
+		const mib = 1 << 20
+		for _, c := range []struct {
+			inputs int
+			want   int64
+		}{
+			{0, 16*mib + 640*1024},   // at least one input
+			{1, 16*mib + 640*1024},   // one EVTX log's worth
+			{10, 16*mib + 6400*1024}, // ten
+			{100, 16*mib + 8*mib},    // capped by what may be open at once
+		} {
+			if got := boundMemory(c.inputs); got != c.want || debug.SetMemoryLimit(-1) != c.want {
+				t.Errorf("%d inputs: limit %d (in effect %d), want %d", c.inputs, got, debug.SetMemoryLimit(-1), c.want)
 			}
 		}
 	})

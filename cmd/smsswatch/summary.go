@@ -186,6 +186,9 @@ func writeSummary(w io.Writer, rec *recorded.Pipeline, out *alert.LineWriter) {
 			fmt.Fprintf(w, "  their reorder: %d record(s) arrived after later ones were released, %d released early (buffer full)\n", rs.Late, rs.Overflow)
 		}
 	}
+	if n := rec.FirstLooks(); n > 0 {
+		fmt.Fprintf(w, "\n%d input(s) read twice up to their first record: more inputs than may be open at once\n", n)
+	}
 	if n := rec.LateInputs(); n > 0 {
 		fmt.Fprintf(w, "\n%d input(s) opened late (more inputs than may be open at once): their first records came after later ones of other inputs\n", n)
 	}

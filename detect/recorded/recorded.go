@@ -38,20 +38,29 @@ type Options struct {
 	// DefaultReorderBytes); past it the oldest events are released early
 	// (counted as reorder overflow).
 	ReorderBytes int64
-	// MaxOpen caps the inputs open at once (0: DefaultMaxOpen): each holds
-	// read buffers of its own. With more inputs than that, each is opened
-	// when the merge reaches its first record (less the reorder window),
-	// found by reading that one record first; one that must wait for
-	// another to end is counted in Pipeline.LateInputs when its records
-	// then come behind the merge.
-	MaxOpen int
+	// MaxOpen caps the inputs open at once (0: DefaultMaxOpen), and
+	// OpenBytes what they hold together (0: DefaultOpenBytes), as each
+	// reports it (etw/input's Input.Footprint): each holds read buffers
+	// and decoder state of its own. When all the inputs fit both caps,
+	// each is read once. Otherwise each is opened when the merge reaches
+	// its first record (less the reorder window), found by reading up to
+	// that record first (counted in Pipeline.FirstLooks); one that must
+	// wait for another to end is counted in Pipeline.LateInputs when its
+	// records then come behind the merge.
+	MaxOpen   int
+	OpenBytes int64
 }
 
 // DefaultReorderBytes is the default budget of all reorder buffers.
 const DefaultReorderBytes = 8 << 20
 
-// DefaultMaxOpen is the default cap on inputs open at once.
-const DefaultMaxOpen = 4
+// DefaultMaxOpen is the default cap on inputs open at once (each holds a
+// file descriptor).
+const DefaultMaxOpen = 128
+
+// DefaultOpenBytes is the default cap on what the open inputs hold: 128
+// text inputs, or 12 EVTX logs.
+const DefaultOpenBytes = 8 << 20
 
 // DefaultMaxStreams is the default cap on (host, source) streams: an
 // attacker can forge a million host names, and every stream holds an
@@ -105,6 +114,8 @@ type Pipeline struct {
 	// evictedReorder sums the reorder counters of the evicted streams.
 	evictedReorder reorder.Stats
 	lateInputs     int64
+	firstLooks     int64
+	openBytes      int64 // the footprint of the inputs open now
 	inputs         []Input
 	out            etw.Event
 }
@@ -125,9 +136,9 @@ func New(det *detect.Detector, sink detect.Sink, opts Options) *Pipeline {
 // records in another file than the processes of their boot, reach each
 // stream in time order whatever the order of the files; each input is
 // read once (a pipe works), and closed at its end. With more inputs than
-// Options.MaxOpen, each is first opened to read its first record, then
-// closed, and opened again when the merge comes near that record (see
-// Options.MaxOpen). It stops at the first input that cannot be opened or
+// fit Options.MaxOpen and Options.OpenBytes at once, each is first opened
+// to read its first record, then closed, and opened again when the merge
+// comes near that record (see Options.MaxOpen). It stops at the first input that cannot be opened or
 // read further (after finishing what was read), or when ctx is done.
 func (p *Pipeline) Run(ctx context.Context, paths []string) error {
 	maxOpen := p.opts.MaxOpen
@@ -148,16 +159,30 @@ func (p *Pipeline) Run(ctx context.Context, paths []string) error {
 			}
 		}
 	}()
+	openBytes := p.opts.OpenBytes
+	if openBytes <= 0 {
+		openBytes = DefaultOpenBytes
+	}
+	// Open them all if they fit (opening reads no more than detection
+	// needs); if they do not, close what was opened and look up each
+	// one's first record instead.
 	var err error
-	if len(ins) > maxOpen {
+	fit := len(ins) <= maxOpen
+	for _, in := range ins {
+		if !fit {
+			break
+		}
+		if err = p.open(in); err != nil {
+			break
+		}
+		fit = p.openBytes <= openBytes
+	}
+	if err == nil && !fit {
+		for _, in := range ins {
+			in.unopen(p)
+		}
 		for _, in := range ins {
 			if err = p.firstRecord(in); err != nil {
-				break
-			}
-		}
-	} else {
-		for _, in := range ins {
-			if err = p.open(in); err != nil {
 				break
 			}
 		}
@@ -195,7 +220,7 @@ func (p *Pipeline) Run(ctx context.Context, paths []string) error {
 			}
 		}
 		if next != nil && !next.started {
-			if nextOpen == nil || openInputs(ins) < maxOpen {
+			if nextOpen == nil || (openInputs(ins) < maxOpen && p.openBytes < openBytes) {
 				if err = p.open(next); err != nil {
 					break
 				}
@@ -231,6 +256,7 @@ var discard = etw.SkipFunc(func(string, int64, string) {})
 // by more than that). An input whose first record cannot be read gets the
 // earliest key (it is opened first, and what failed is met there).
 func (p *Pipeline) firstRecord(in *input) error {
+	p.firstLooks++
 	rd, c, err := etwinput.Open(in.path, discard)
 	if err != nil {
 		return err
@@ -259,9 +285,29 @@ func (p *Pipeline) open(in *input) error {
 		return err
 	}
 	in.rd, in.c, in.started = rd, closer, true
+	in.footprint = defaultFootprint
+	if f, ok := rd.(interface{ Footprint() int64 }); ok {
+		in.footprint = f.Footprint()
+	}
+	p.openBytes += in.footprint
 	in.q = reorder.New(p.opts.ReorderWindow, p.opts.ReorderMax)
 	in.q.UseBudget(p.budget)
 	return nil
+}
+
+// defaultFootprint is what an input whose reader does not say is taken to
+// hold while open.
+const defaultFootprint = 640 << 10
+
+// unopen closes an input opened but not read yet, as if it had not been
+// opened.
+func (in *input) unopen(p *Pipeline) {
+	if in.rd == nil || in.done {
+		return
+	}
+	in.c.Close()
+	p.openBytes -= in.footprint
+	in.rd, in.c, in.q, in.started = nil, nil, nil, false
 }
 
 // input is one input being read. Its own reorder buffer puts its records
@@ -271,17 +317,19 @@ func (p *Pipeline) open(in *input) error {
 type input struct {
 	path string
 	// key is, before it is opened, when the input must be open.
-	key     int64
-	rd      etw.Reader
-	c       io.Closer
-	q       *reorder.Buffer
-	tmp     etw.Event
-	ev      etw.Event
-	ok      bool // ev holds the input's next event
-	eof     bool
-	started bool // opened
-	done    bool // closed, result set
-	result  Input
+	key int64
+	rd  etw.Reader
+	c   io.Closer
+	q   *reorder.Buffer
+	tmp etw.Event
+	ev  etw.Event
+	// footprint is what the input holds while open (its reader's word).
+	footprint int64
+	ok        bool // ev holds the input's next event
+	eof       bool
+	started   bool // opened
+	done      bool // closed, result set
+	result    Input
 }
 
 // at is the time of the input's next event, or before it is opened its
@@ -343,6 +391,7 @@ func (in *input) close(p *Pipeline) {
 	in.done = true
 	in.result = Input{Path: in.path, Stats: statsOf(in.rd), Reorder: in.q.Stats()}
 	in.c.Close()
+	p.openBytes -= in.footprint
 	in.rd, in.c, in.q = nil, nil, nil
 }
 
@@ -435,6 +484,12 @@ func (p *Pipeline) EvictedReorder() reorder.Stats { return p.evictedReorder }
 // events already merged (the streams' reorder buffers put them back in
 // order within the window; later than that they count as late there).
 func (p *Pipeline) LateInputs() int64 { return p.lateInputs }
+
+// FirstLooks returns how many inputs were read up to their first record
+// before being read in full, because the inputs did not all fit
+// Options.MaxOpen and Options.OpenBytes at once: that part of each is
+// read twice.
+func (p *Pipeline) FirstLooks() int64 { return p.firstLooks }
 
 // maxBootPlacement is how long after the OS start a boot record naming
 // it may be written and still be placed at that start.

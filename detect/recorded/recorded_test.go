@@ -84,6 +84,52 @@ func TestSplitFilesAreOnePass(t *testing.T) {
 		if len(p.Inputs()) != 2 {
 			t.Fatalf("%d inputs recorded", len(p.Inputs()))
 		}
+		if p.FirstLooks() != 0 || p.LateInputs() != 0 {
+			t.Fatalf("files %v: %d first looks, %d late: both fit at once and are read once", order, p.FirstLooks(), p.LateInputs())
+		}
+	}
+}
+
+// TestInputsBeyondTheCaps: inputs that do not all fit at once (by count
+// or by what they hold) are each looked at up to their first record,
+// opened as the merge reaches them, and give the same result as inputs
+// that fit, in either order; the first looks are counted.
+func TestInputsBeyondTheCaps(t *testing.T) {
+	files := []string{
+		write(t, "a.jsonl", []string{start("WS1", 0, 404, 4, `C:\Windows\System32\smss.exe`, "System")}),
+		write(t, "b.jsonl", []string{start("WS1", 10, 500, 404, `C:\Windows\System32\smss.exe`, `C:\Windows\System32\smss.exe`)}),
+		write(t, "c.jsonl", []string{start("WS1", 20, 5000, 404, `C:\Windows\System32\cmd.exe`, `C:\Windows\System32\smss.exe`)}),
+	}
+	reversed := []string{files[2], files[1], files[0]}
+	cases := []struct {
+		name       string
+		opts       recorded.Options
+		order      []string
+		firstLooks int64
+	}{
+		{"fit", recorded.Options{}, files, 0},
+		{"fit reversed", recorded.Options{}, reversed, 0},
+		{"one open at a time", recorded.Options{MaxOpen: 1}, files, 3},
+		{"one open at a time reversed", recorded.Options{MaxOpen: 1}, reversed, 3},
+		{"by bytes", recorded.Options{OpenBytes: 1}, files, 3},
+		{"by bytes reversed", recorded.Options{OpenBytes: 1}, reversed, 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d, _ := detect.New(detect.DefaultConfig())
+			var got []string
+			c.opts.ReorderWindow, c.opts.ReorderMax = time.Minute, 1024
+			p := recorded.New(d, detect.SinkFunc(func(v *detect.Violation) { got = append(got, v.Rule.ID()) }), c.opts)
+			if err := p.Run(context.Background(), c.order); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got, " ") != "smss.unexpected_child" {
+				t.Errorf("got %v, want the master's cmd.exe only", got)
+			}
+			if p.FirstLooks() != c.firstLooks || p.LateInputs() != 0 || len(p.Inputs()) != 3 {
+				t.Errorf("%d first looks (want %d), %d late, %d inputs", p.FirstLooks(), c.firstLooks, p.LateInputs(), len(p.Inputs()))
+			}
+		})
 	}
 }
 

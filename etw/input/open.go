@@ -54,7 +54,7 @@ func (f Format) String() string {
 	return "unknown"
 }
 
-// detectWindow is how much of a text input detection looks at.
+// detectWindow is how much of a text input detection looks at, at most.
 const detectWindow = 1 << 20
 
 // maxGzipLayers bounds gzip-in-gzip.
@@ -129,6 +129,34 @@ func (in *Input) Stats() etw.ReadStats {
 	return s
 }
 
+// What an open input holds while it is read, by format: the live heap of
+// 50-100 inputs open at once, each past its first event, was 45 KiB a
+// text input (its read buffer, textparse.BufferSize, and its decoder's
+// state), 117 KiB a gzip-compressed one (flate's window and tables, a
+// second buffer), and 280-630 KiB an EVTX log (its chunk and the chunk's
+// parsed records; most for a log whose records are mostly of interest).
+// Rounded up.
+const (
+	footprintText = 64 << 10
+	footprintEVTX = 640 << 10
+	footprintGzip = 96 << 10
+)
+
+// Footprint is about how many bytes the input holds while it is open (its
+// read buffers and its decoder's state), by its format, for callers that
+// bound how many inputs are open at once. A tar archive counts as its
+// costliest possible member.
+func (in *Input) Footprint() int64 {
+	n := int64(footprintText)
+	if in.Format == FormatEVTX || in.Format == FormatTar {
+		n = footprintEVTX
+	}
+	if in.Gzip {
+		n += footprintGzip
+	}
+	return n
+}
+
 // Open opens the file at path and returns a Reader of its events, with the
 // format detected by content, never by name: EVTX (magic "ElfFile\x00"),
 // gzip (magic 1f 8b, wrapping any of the formats), a tar archive (read
@@ -160,7 +188,7 @@ func OpenReader(r io.Reader, name string, skip etw.Skipper) (*Input, error) {
 		skip = etw.SkipFunc(func(string, int64, string) {})
 	}
 	in := &Input{name: name}
-	if err := in.open(bufio.NewReaderSize(ioErrReader{r}, 64<<10), skip, 0); err != nil {
+	if err := in.open(bufio.NewReaderSize(ioErrReader{r}, textparse.BufferSize), skip, 0); err != nil {
 		return nil, err
 	}
 	return in, nil
@@ -198,7 +226,7 @@ func (in *Input) open(br *bufio.Reader, skip etw.Skipper, tarDepth int) error {
 				return fmt.Errorf("%s: %w: bad gzip header: %v", name, etw.ErrUnknownFormat, err)
 			}
 			in.Gzip = true
-			br = bufio.NewReaderSize(&gzipDataReader{z: zr, st: &in.st}, 64<<10)
+			br = bufio.NewReaderSize(&gzipDataReader{z: zr, st: &in.st}, textparse.BufferSize)
 			continue
 		}
 		if block, _ := br.Peek(tarBlock); isTarHeader(block) {
@@ -209,9 +237,9 @@ func (in *Input) open(br *bufio.Reader, skip etw.Skipper, tarDepth int) error {
 			in.r = newTarReader(br, name, skip, tarDepth+1)
 			return nil
 		}
-		// Text: look further ahead (a first line can be long).
-		br = bufio.NewReaderSize(br, detectWindow)
-		f, err := detectText(br)
+		// Text.
+		var f Format
+		f, br, err = detectText(br)
 		if err != nil {
 			return fmt.Errorf("%s: read: %w", name, unwrapIOErr(err))
 		}
@@ -248,16 +276,45 @@ func (c countSkips) Skip(file string, record int64, reason string) {
 // Winlogbeat JSON; EventID, Channel, SourceName, Hostname or EventTime
 // make NXLog. Lines that are not JSON objects are passed over (the reader
 // will report them). A UTF-8 byte order mark is ignored.
-func detectText(br *bufio.Reader) (Format, error) {
-	data, err := br.Peek(detectWindow)
+//
+// It looks first at what br holds (its buffer, textparse.BufferSize, which the reader
+// then reads through, so that an open input holds no more than that).
+// Only when that is full and undecided (long first lines) does it read on
+// to the first MiB, into a buffer of its own that the returned reader
+// reads first and lets go of once read past.
+func detectText(br *bufio.Reader) (Format, *bufio.Reader, error) {
+	data, err := br.Peek(br.Size())
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
 		if isIOErr(err) && len(data) == 0 {
-			return FormatUnknown, err
+			return FormatUnknown, br, err
 		}
 		// Damaged compressed data, or an I/O error after some data:
 		// decide on what could be read (the reader meets the error again
 		// after it, and reports or returns it).
 	}
+	if f := detectLines(data); f != FormatUnknown || len(data) < br.Size() {
+		return f, br, nil
+	}
+	ahead := make([]byte, detectWindow)
+	n, err := io.ReadFull(br, ahead)
+	ahead = ahead[:n]
+	f := detectLines(ahead)
+	var rest io.Reader = br
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		rest = errReader{err} // met by the reader after the data, as it was
+	}
+	return f, bufio.NewReaderSize(io.MultiReader(bytes.NewReader(ahead), rest), br.Size()), nil
+}
+
+// errReader returns err.
+type errReader struct{ err error }
+
+// Read returns the error.
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// detectLines names the format of the first JSON object line in data
+// that names one, or FormatUnknown.
+func detectLines(data []byte) Format {
 	data = bytes.TrimPrefix(data, textparse.BOM)
 	var sc, sub jsonscan.Scanner
 	for len(data) > 0 {
@@ -272,10 +329,10 @@ func detectText(br *bufio.Reader) (Format, error) {
 			continue
 		}
 		if f := detectLine(&sc, &sub, line); f != FormatUnknown {
-			return f, nil
+			return f
 		}
 	}
-	return FormatUnknown, nil
+	return FormatUnknown
 }
 
 // detectLine names the format one JSON object line is written in, or

@@ -79,6 +79,11 @@ func TestOpenDetectsByContent(t *testing.T) {
 		{"winlogbeat with BOM", append([]byte("\xef\xbb\xbf"), wlb...), FormatWinlogbeat, false, 11, nil},
 		{"winlogbeat flattened", flatWlb, FormatWinlogbeat, false, 1, nil},
 		{"winlogbeat after a line of another kind", append([]byte(`{"foo":1}`+"\n"), wlb...), FormatWinlogbeat, false, 11, nil},
+		// Detection looks past the 64 KiB read buffer (up to a MiB) only
+		// when that buffer holds no line of a known kind.
+		{"winlogbeat after 100 KiB of JSON of another kind", append(bytes.Repeat([]byte(`{"foo":1}`+"\n"), 10<<10), wlb...), FormatWinlogbeat, false, 11, nil},
+		{"nxlog after a 200 KiB first line", append(append(bytes.Repeat([]byte("x"), 200<<10), '\n'), nx...), FormatNXLog, false, 9, nil},
+		{"nxlog only after the first MiB", append(bytes.Repeat([]byte(`{"foo":1}`+"\n"), 110<<10), nx...), 0, false, 0, etw.ErrUnknownFormat},
 		{"winlog member that is not Winlogbeat's", []byte(`{"winlog":{"x":1},"EventID":4608,"Channel":"Security","EventTime":"2021-01-01 00:00:00"}`), FormatNXLog, false, 1, nil},
 		{"trace", trace, FormatTrace, false, 2, nil},
 		{"trace with BOM", append([]byte("\xef\xbb\xbf"), trace...), FormatTrace, false, 2, nil},
@@ -306,6 +311,53 @@ func TestOpenReaderIOError(t *testing.T) {
 	}
 	if !errors.Is(err, eio) {
 		t.Errorf("err %v", err)
+	}
+}
+
+// onceFailing returns its data, then err once, then io.EOF: an error that
+// only the first reader to meet it sees.
+type onceFailing struct {
+	data []byte
+	err  error
+}
+
+func (o *onceFailing) Read(p []byte) (int, error) {
+	if len(o.data) > 0 {
+		n := copy(p, o.data)
+		o.data = o.data[n:]
+		return n, nil
+	}
+	err := o.err
+	o.err = io.EOF
+	return 0, err
+}
+
+// An I/O error after the data detection read ahead is met by the reader
+// after that data, as it is without the read-ahead, even when the input
+// would not return it twice.
+func TestOpenReaderIOErrorAfterReadAhead(t *testing.T) {
+	eio := errors.New("input/output error")
+	nx, err := os.ReadFile("../nxlog/testdata/nxlog_mixed.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := append(bytes.Repeat([]byte(`{"foo":1}`+"\n"), 10<<10), nx...)
+	in, err := OpenReader(&onceFailing{data: data, err: eio}, "x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Format != FormatNXLog {
+		t.Fatalf("format %v", in.Format)
+	}
+	var ev etw.Event
+	events := 0
+	for err == nil {
+		if err = in.Next(&ev); err == nil {
+			events++
+		}
+	}
+	if !errors.Is(err, eio) || events != 9 {
+		t.Errorf("err %v after %d events, want the I/O error after 9", err, events)
 	}
 }
 

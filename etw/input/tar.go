@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/smsswatch/smsswatch/etw"
+	"github.com/smsswatch/smsswatch/etw/textparse"
 )
 
 // tarBlock is the size of a tar header block.
@@ -132,7 +133,7 @@ func (t *tarReader) Next(ev *etw.Event) error {
 			continue
 		}
 		in := &Input{name: t.name + "[" + label + "]"}
-		br := bufio.NewReaderSize(&tarDataReader{tr: t.tr, st: &in.st}, 64<<10)
+		br := bufio.NewReaderSize(&tarDataReader{tr: t.tr, st: &in.st}, textparse.BufferSize)
 		if err := in.open(br, t.skip, t.depth); err != nil {
 			switch {
 			case isIOErr(err):

@@ -3,7 +3,7 @@
 // unsigned-number parser and a case-folding search. None allocates once
 // its buffers have grown.
 //
-//	lr := textparse.NewLineReader(bufio.NewReaderSize(f, 256<<10), textparse.MaxLine)
+//	lr := textparse.Open(f) // or NewLineReader(bufio.Reader, max)
 //	for {
 //		line, err := lr.Next() // textparse.ErrLineTooLong: skipped, counted by the caller
 //		...

@@ -34,6 +34,22 @@ func NewLineReader(r *bufio.Reader, max int) LineReader {
 	return LineReader{r: r, max: max}
 }
 
+// BufferSize is the read buffer of Open's line readers: lines that fit
+// are returned in place, longer ones are assembled.
+const BufferSize = 32 << 10
+
+// Open reads lines of at most MaxLine bytes from r, through r itself
+// when it is a bufio.Reader of at least BufferSize (so that a reader
+// handed a detector's buffer reads on through it instead of copying it
+// into another), otherwise through a new one of BufferSize.
+func Open(r io.Reader) LineReader {
+	br, ok := r.(*bufio.Reader)
+	if !ok || br.Size() < BufferSize {
+		br = bufio.NewReaderSize(r, BufferSize)
+	}
+	return NewLineReader(br, MaxLine)
+}
+
 // Lines is the number of lines returned (or skipped as too long) so far:
 // the line number of the last line returned.
 func (l *LineReader) Lines() int64 { return l.n }

@@ -164,7 +164,7 @@ func NewReader(r io.Reader, file string, skip etw.Skipper) *Reader {
 	if skip == nil {
 		skip = etw.SkipFunc(func(string, int64, string) {})
 	}
-	return &Reader{lines: textparse.NewLineReader(bufio.NewReaderSize(r, 256<<10), textparse.MaxLine), file: file, skip: skip}
+	return &Reader{lines: textparse.Open(r), file: file, skip: skip}
 }
 
 // Next implements Reader.

@@ -1,7 +1,6 @@
 package winlogbeat
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -63,11 +62,7 @@ func NewReader(r io.Reader, file string, skip etw.Skipper) *Reader {
 	if skip == nil {
 		skip = etw.SkipFunc(func(string, int64, string) {})
 	}
-	br, ok := r.(*bufio.Reader)
-	if !ok || br.Size() < 64<<10 {
-		br = bufio.NewReaderSize(r, 256<<10)
-	}
-	return &Reader{lines: textparse.NewLineReader(br, textparse.MaxLine), file: file, skip: skip}
+	return &Reader{lines: textparse.Open(r), file: file, skip: skip}
 }
 
 // Stats returns the reader's counters so far.
