@@ -30,8 +30,12 @@ type confirmer interface {
 	collect()
 	// request asks for confirmation of what was sent.
 	request()
-	// tick runs on the timer: retries and timeouts.
+	// tick runs on every turn of the loop: retries and timeouts that are
+	// due by nowNs.
 	tick()
+	// deadline is when tick next has something to do, in ns since the
+	// publisher started (0: never, until something else changes).
+	deadline() int64
 	// arm prepares for the goroutine to block, arranging to be woken when
 	// confirmations arrive; false when enough are waiting already.
 	arm() bool
@@ -91,6 +95,7 @@ func newCoreConfirm(p *Publisher) *coreConfirm {
 func (c *coreConfirm) ready() bool           { return true }
 func (c *coreConfirm) replyTo(uint64) string { return "" }
 func (c *coreConfirm) tick()                 {}
+func (c *coreConfirm) deadline() int64       { return 0 }    // a round times out on its own
 func (c *coreConfirm) arm() bool             { return true } // a round's end pokes
 func (c *coreConfirm) close()                {}
 
@@ -282,6 +287,18 @@ func (c *jsConfirm) tick() {
 	if p.win.len() > 0 && p.nowNs-p.win.front().sent > int64(p.cfg.AckTimeout) {
 		p.trouble(errAckTimeout, true)
 	}
+}
+
+func (c *jsConfirm) deadline() int64 {
+	p := c.p
+	var d int64
+	if p.win.len() > 0 {
+		d = p.win.front().sent + int64(p.cfg.AckTimeout) + 1 // tick's test is strict
+	}
+	if !c.bound && p.connected && p.retryAt > p.nowNs {
+		d = earlier(d, p.retryAt) // bind again
+	}
+	return d
 }
 
 // bind finds the stream, creating it unless BindStream is set.

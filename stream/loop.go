@@ -62,22 +62,28 @@ func (p *Publisher) room() bool {
 	return !p.throttled
 }
 
+// syncEvery bounds how long a spool write waits for its fsync.
+const syncEvery = time.Second
+
+// run is the publishing goroutine. It wakes only when it has something to
+// do: a violation queued, a confirmation or a connection change (each of
+// them pokes), or the next deadline of its timer (deadline): an ack
+// timeout, the end of a retry backoff, a spool sync due, a heartbeat. With
+// nothing pending and no heartbeat it sleeps without a timer.
 func (p *Publisher) run() {
 	defer close(p.stopped)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	var hb <-chan time.Time
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var armed int64 // the timer's deadline, ns since t0 (0: stopped)
 	if p.cfg.Heartbeat > 0 {
-		t := time.NewTicker(p.cfg.Heartbeat)
-		defer t.Stop()
-		hb = t.C
+		p.hbAt = p.now() + int64(p.cfg.Heartbeat)
 	}
 	var closeDone <-chan struct{}
-	lastSync := time.Now()
 	for {
 		p.nowNs = p.now()
 		p.checkConn()
 		p.conf.collect()
+		p.timed()
 		p.drain()
 		p.process()
 		p.conf.request()
@@ -87,27 +93,27 @@ func (p *Publisher) run() {
 			break
 		}
 		// Block only when there is nothing to do; otherwise just look at
-		// the signals (select picks fairly among ready cases, so ticks and
-		// heartbeats are not starved by a busy stream).
+		// the signals.
 		block := p.sleep()
 		busy, wake := closedChan, (<-chan struct{})(nil)
 		if block {
 			busy, wake = nil, p.wake
 		}
+		// Re-arm only for an earlier deadline: a later one that is still
+		// armed costs at most one early wake-up, which re-arms.
+		switch d := p.deadline(); {
+		case d == 0 && armed != 0:
+			timer.Stop()
+			armed = 0
+		case d != 0 && (armed == 0 || d < armed):
+			timer.Reset(time.Duration(d - p.now()))
+			armed = d
+		}
 		select {
 		case <-busy:
 		case <-wake:
-		case now := <-tick.C:
-			p.nowNs = p.now()
-			p.conf.tick()
-			if now.Sub(lastSync) >= time.Second {
-				lastSync = now
-				if err := p.back.Sync(); err != nil && p.errLog.allow(10*time.Second) {
-					p.log.Error().Err(err).Msg("spool")
-				}
-			}
-		case <-hb:
-			p.heartbeat()
+		case <-timer.C:
+			armed = 0
 		case ctx := <-p.closeCh:
 			p.closing = true
 			closeDone = ctx.Done()
@@ -120,6 +126,64 @@ func (p *Publisher) run() {
 		}
 	}
 	p.shutdown()
+}
+
+// timed does what is due by now: the confirmer's timeouts and retries,
+// the spool's sync, the heartbeat.
+func (p *Publisher) timed() {
+	p.conf.tick()
+	if p.syncDirty && p.nowNs >= p.syncAt {
+		if err := p.back.Sync(); err != nil {
+			p.syncAt = p.nowNs + int64(syncEvery) // try again
+			if p.errLog.allow(10 * time.Second) {
+				p.log.Error().Err(err).Msg("spool")
+			}
+		} else {
+			p.syncDirty = false
+		}
+	}
+	if hb := int64(p.cfg.Heartbeat); hb > 0 && p.nowNs >= p.hbAt {
+		p.heartbeat()
+		p.hbAt += hb
+		if p.hbAt <= p.nowNs { // late (a long bind, a slow disk): skip, as a ticker would
+			p.hbAt = p.nowNs + hb
+		}
+	}
+}
+
+// deadline is when the goroutine must wake next though nobody pokes it,
+// in ns since t0; 0 when never.
+func (p *Publisher) deadline() int64 {
+	var d int64
+	if p.cfg.Heartbeat > 0 {
+		d = earlier(d, p.hbAt)
+	}
+	if p.syncDirty {
+		d = earlier(d, p.syncAt)
+	}
+	if p.nowNs < p.retryAt && p.connected && (p.back.Unread() || p.pending.len() > 0) {
+		d = earlier(d, p.retryAt) // the backoff ends: send what waits
+	}
+	if p.nowNs < p.readRetryAt {
+		d = earlier(d, p.readRetryAt)
+	}
+	return earlier(d, p.conf.deadline())
+}
+
+// earlier returns the earlier of two deadlines, 0 meaning none.
+func earlier(d, t int64) int64 {
+	if t > 0 && (d == 0 || t < d) {
+		return t
+	}
+	return d
+}
+
+// dirty notes a spool write, to be synced within syncEvery.
+func (p *Publisher) dirty() {
+	if p.persistent && !p.syncDirty {
+		p.syncDirty = true
+		p.syncAt = p.nowNs + int64(syncEvery)
+	}
 }
 
 // finished reports, while closing, that nothing more can usefully be done:
@@ -155,15 +219,21 @@ func (p *Publisher) canSend() bool {
 	return p.connected && p.conf.ready() && p.nowNs >= p.retryAt
 }
 
+// readRetry is how long a spool that failed to read rests.
+const readRetry = 100 * time.Millisecond
+
 // drain sends spooled violations, oldest first, while there is room.
 func (p *Publisher) drain() {
-	for p.canSend() && p.room() && p.back.Unread() {
+	for p.canSend() && p.room() && p.nowNs >= p.readRetryAt && p.back.Unread() {
 		it := p.spareItem()
 		ok, err := p.back.Next(&it.Record)
 		if err != nil || !ok {
 			p.spare = append(p.spare, it)
-			if err != nil && p.errLog.allow(10*time.Second) {
-				p.log.Error().Err(err).Msg("spool read")
+			if err != nil {
+				p.readRetryAt = p.nowNs + int64(readRetry)
+				if p.errLog.allow(10 * time.Second) {
+					p.log.Error().Err(err).Msg("spool read")
+				}
 			}
 			return
 		}
@@ -195,6 +265,7 @@ func (p *Publisher) accept(it *item) {
 }
 
 func (p *Publisher) spool(it *item) {
+	p.dirty()
 	if err := p.back.Append(it.Key, it.Buf[:it.SubjLen], it.Buf[it.SubjLen:]); err != nil {
 		if p.errLog.allow(10 * time.Second) {
 			p.log.Error().Err(err).Msg("spool write failed; violation dropped")
@@ -327,6 +398,7 @@ func (p *Publisher) popAcked() {
 		it := p.win.pop()
 		if it.fromSpool {
 			p.back.Commit(it.Pos)
+			p.dirty()
 		}
 		if !it.rejected {
 			p.published++

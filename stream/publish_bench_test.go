@@ -1,8 +1,10 @@
 package stream
 
 import (
+	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -97,63 +99,103 @@ func BenchmarkPublishPath(b *testing.B) {
 	}
 }
 
-// BenchmarkPublishCall measures the publish path as its caller sees it:
-// the time the engine spends in Publisher.Violation (encode into a queue
-// slot, hand off) against the time a caller spends in a raw nats.go
-// PublishMsg of the same, already encoded bytes (header, copy into the
-// connection's buffer, a socket write when that buffer is full). Calls
-// come in bursts of callBurst, which neither the queue nor nats.go's
-// buffer-and-flusher has to wait out; between bursts, untimed, everything
-// is delivered. Both sides run against the same in-process server, bursts
-// alternating. Reported: raw-ns/op, call-ns/op and ratio (call/raw).
+// BenchmarkViolationBurst times each call the engine makes to
+// Publisher.Violation (encode into a queue slot, hand off) in bursts of
+// burstCalls, the whole default queue, while the publishing goroutine
+// sends and confirms as it would. Between bursts, untimed, everything is
+// delivered and every slot is free again, so the burst must not drop: it
+// fails if any call dropped. Bursts alternate with bursts of as many raw
+// nats.go PublishMsg calls of the same, already encoded bytes, each timed
+// the same way, as the baseline. b.N calls of each, at least one burst.
+// Reported: call-p50/p99/p99.9-ns, call-max-ns, raw-p50/p99/p99.9-ns and
+// drops.
 //
-//	go test -run '^$' -bench 'PublishCall' -benchtime 200000x -count 5 ./stream/
-func BenchmarkPublishCall(b *testing.B) {
+//	go test -run '^$' -bench ViolationBurst -benchtime 409600x -count 5 ./stream/
+func BenchmarkViolationBurst(b *testing.B) {
 	srv, v, nc, msg := rawBaseline(b)
-	payload := msg.Data
 	p := newPublisher(b, Config{Conn: ConnConfig{URL: srv.URL()}, Logger: zerolog.Nop(), Heartbeat: -1})
 	defer closePublisher(b, p, 10*time.Second)
 
-	var raw, call time.Duration
+	bursts := max(1, (b.N+burstCalls-1)/burstCalls)
+	call := make([]time.Duration, 0, bursts*burstCalls)
+	raw := make([]time.Duration, 0, bursts*burstCalls)
+	sent := 0
+	settle := func() { // everything delivered, every slot free
+		waitPublished(p, uint64(sent))
+		for p.freeLen() < DefaultQueueSize {
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+	// Warm up: every slot's buffer touched once, both paths exercised.
+	for range 2 {
+		for range burstCalls {
+			p.Violation(v)
+		}
+		sent += burstCalls
+		settle()
+	}
+	runtime.GC()
 	b.ReportAllocs()
 	b.ResetTimer()
-	b.StopTimer()
-	sent := 0
-	for sent < b.N {
-		k := min(callBurst, b.N-sent)
-		t0 := time.Now()
-		for range k {
-			if err := nc.PublishMsg(msg); err != nil {
+	for r := range bursts {
+		rawBurst := func() {
+			for range burstCalls {
+				t0 := time.Now()
+				err := nc.PublishMsg(msg)
+				raw = append(raw, time.Since(t0))
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := nc.Flush(); err != nil {
 				b.Fatal(err)
 			}
 		}
-		raw += time.Since(t0)
-		if err := nc.Flush(); err != nil {
-			b.Fatal(err)
+		callBurst := func() {
+			for range burstCalls {
+				t0 := time.Now()
+				p.Violation(v)
+				call = append(call, time.Since(t0))
+			}
+			sent += burstCalls
+			settle()
 		}
-
-		b.StartTimer()
-		t1 := time.Now()
-		for range k {
-			p.Violation(v)
+		if r%2 == 0 {
+			rawBurst()
+			callBurst()
+		} else {
+			callBurst()
+			rawBurst()
 		}
-		call += time.Since(t1)
-		b.StopTimer()
-		sent += k
-		waitPublished(p, uint64(sent))
 	}
-	if d := p.Stats().Dropped; d != 0 {
-		b.Fatalf("%d dropped", d)
+	b.StopTimer()
+	drops := p.Stats().Dropped
+	b.ReportMetric(float64(drops), "drops")
+	if drops != 0 {
+		b.Fatalf("%d of %d dropped in bursts of %d into a queue of %d", drops, len(call), burstCalls, DefaultQueueSize)
 	}
-	b.SetBytes(int64(len(payload)))
-	b.ReportMetric(float64(raw.Nanoseconds())/float64(b.N), "raw-ns/op")
-	b.ReportMetric(float64(call.Nanoseconds())/float64(b.N), "call-ns/op")
-	b.ReportMetric(float64(call)/float64(raw), "ratio")
+	c50, c99, c999 := nsPercentiles(call)
+	r50, r99, r999 := nsPercentiles(raw)
+	b.ReportMetric(c50, "call-p50-ns")
+	b.ReportMetric(c99, "call-p99-ns")
+	b.ReportMetric(c999, "call-p99.9-ns")
+	b.ReportMetric(float64(call[len(call)-1].Nanoseconds()), "call-max-ns")
+	b.ReportMetric(r50, "raw-p50-ns")
+	b.ReportMetric(r99, "raw-p99-ns")
+	b.ReportMetric(r999, "raw-p99.9-ns")
 }
 
-// callBurst is the burst of BenchmarkPublishCall: a quarter of the default
-// queue.
-const callBurst = DefaultQueueSize / 4
+// burstCalls is the burst of BenchmarkViolationBurst: the default queue.
+const burstCalls = DefaultQueueSize
+
+// nsPercentiles sorts d and returns its p50, p99 and p99.9 in ns.
+func nsPercentiles(d []time.Duration) (p50, p99, p999 float64) {
+	slices.Sort(d)
+	at := func(q float64) float64 {
+		return float64(d[min(int(q*float64(len(d))), len(d)-1)].Nanoseconds())
+	}
+	return at(0.50), at(0.99), at(0.999)
+}
 
 // rawBaseline starts an in-process server and returns it, the violation
 // the publish benchmarks send, a raw nats.go connection (closed with the
@@ -277,4 +319,104 @@ func (p *Publisher) freeLen() int {
 	p.prodMu.Lock()
 	defer p.prodMu.Unlock()
 	return len(p.free)
+}
+
+// BenchmarkJetStreamAckLatency measures, one violation in flight at a
+// time with a pause between samples (a rare alert), the time from the
+// engine's Publisher.Violation to the publisher having processed the
+// stream's ack (the slot it frees comes back to the engine side, which
+// signals p.freed), against nats.go's jetstream PublishMsgAsync of the
+// same bytes to the same stream, waited for on its ack future. Samples
+// alternate raw and path. Reported in µs: raw-p50/p99/p99.9,
+// ack-p50/p99/p99.9, and ratio-p99 = ack / raw.
+//
+//	go test -run '^$' -bench JetStreamAckLatency -benchtime 5000x -count 3 ./stream/
+func BenchmarkJetStreamAckLatency(b *testing.B) {
+	srv := startServer(b, natsserver.Config{JetStream: true})
+	p := newPublisher(b, Config{Conn: ConnConfig{URL: srv.URL()}, Logger: zerolog.Nop(), Heartbeat: -1, JetStream: true})
+	defer closePublisher(b, p, 10*time.Second)
+	v := violation(0)
+	subj := ViolationSubject(DefaultSubjectPrefix, v.Host, v.Rule.ID())
+	payload := alert.AppendAlert(nil, v)
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	const warm = 50
+	n := max(b.N, 100)
+	msgs := make([]*nats.Msg, n+warm)
+	for i := range msgs {
+		msgs[i] = &nats.Msg{Subject: subj, Data: payload, Header: nats.Header{HeaderMsgID: []string{fmt.Sprintf("%016x", uint64(1<<40+i))}}}
+	}
+	sent := uint64(0)
+	pathOne := func() time.Duration {
+		select { // a stale signal from an earlier release
+		case <-p.freed:
+		default:
+		}
+		sent++
+		v.DedupeKey = 1<<41 + sent
+		t0 := time.Now()
+		p.Violation(v)
+		select {
+		case <-p.freed:
+		case <-ctx.Done():
+			b.Fatal("ack not processed")
+		}
+		d := time.Since(t0)
+		waitPublished(p, sent)
+		return d
+	}
+	rawOne := func(i int) time.Duration {
+		t0 := time.Now()
+		f, err := js.PublishMsgAsync(msgs[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			b.Fatal(err)
+		case <-ctx.Done():
+			b.Fatal("raw ack lost")
+		}
+		return time.Since(t0)
+	}
+	for i := range warm {
+		rawOne(n + i)
+		pathOne()
+	}
+	raw := make([]time.Duration, n)
+	path := make([]time.Duration, n)
+	b.ResetTimer()
+	for i := range n {
+		time.Sleep(200 * time.Microsecond) // rare: everything parks between alerts
+		if i%2 == 0 {
+			raw[i] = rawOne(i)
+			path[i] = pathOne()
+		} else {
+			path[i] = pathOne()
+			raw[i] = rawOne(i)
+		}
+	}
+	b.StopTimer()
+	if st := p.Stats(); st.Dropped != 0 || st.Retries != 0 {
+		b.Fatalf("dropped or retried: %+v", st)
+	}
+	r50, r99, r999 := nsPercentiles(raw)
+	a50, a99, a999 := nsPercentiles(path)
+	b.ReportMetric(r50/1e3, "raw-p50-µs")
+	b.ReportMetric(r99/1e3, "raw-p99-µs")
+	b.ReportMetric(r999/1e3, "raw-p99.9-µs")
+	b.ReportMetric(a50/1e3, "ack-p50-µs")
+	b.ReportMetric(a99/1e3, "ack-p99-µs")
+	b.ReportMetric(a999/1e3, "ack-p99.9-µs")
+	b.ReportMetric(a99/r99, "ratio-p99")
 }

@@ -138,6 +138,11 @@ type loopState struct {
 	closeErr   error
 	errLog     limiter
 	closing    bool
+
+	readRetryAt int64 // the spool failed to read: not before this
+	syncDirty   bool  // the spool was written since its last sync
+	syncAt      int64 // when to sync it
+	hbAt        int64 // next heartbeat
 }
 
 var _ detect.Sink = (*Publisher)(nil)
