@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,6 +155,152 @@ func BenchmarkNATSLatency(b *testing.B) {
 	b.ReportMetric(e99, "e2e-p99-µs")
 	b.ReportMetric(e999, "e2e-p99.9-µs")
 	b.ReportMetric(e50/r50, "ratio-p50")
+	b.ReportMetric(e99/r99, "ratio-p99")
+	b.ReportMetric(e999/r999, "ratio-p99.9")
+}
+
+// BenchmarkNATSLatencyBurst is BenchmarkNATSLatency at the two rates the
+// publisher must serve, raw and end to end interleaved in one run:
+//
+//   - rare: one violation at a time, 1 ms apart, so that every goroutine
+//     on the path has parked before the next one (the common case: alerts
+//     are rare);
+//   - burst-256: 256 violations emitted back to back, each one's latency
+//     from its own emit to its receipt (an attack that trips a rule many
+//     times at once).
+//
+// Rounds alternate raw nats.go bursts of the same bytes with the
+// publisher's bursts (which one goes first alternates too); a round ends
+// when its last message is received. Messages of one connection arrive
+// in order, so the k-th received is the k-th sent. Reported in µs, with
+// the ratios e2e/raw; the benchmark fails if a message is lost.
+//
+//	go test -run '^$' -bench NATSLatencyBurst -benchtime 20000x ./bench/
+func BenchmarkNATSLatencyBurst(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		burst int
+		gap   time.Duration
+	}{
+		{"rare", 1, time.Millisecond},
+		{"burst-256", 256, 0},
+	} {
+		b.Run(c.name, func(b *testing.B) { natsLatencyBurst(b, c.burst, c.gap) })
+	}
+}
+
+func natsLatencyBurst(b *testing.B, burst int, gap time.Duration) {
+	srv, err := natsserver.Start(natsserver.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown()
+	sc, err := nats.Connect(srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sc.Close()
+	// The subscriber stamps receipts in arrival order; done says the
+	// round's last one came (the channel orders the stamps before the
+	// reader).
+	recv := make([]time.Time, burst)
+	var n atomic.Int64
+	done := make(chan struct{}, 1)
+	if _, err := sc.Subscribe("smsswatch.violations.>", func(*nats.Msg) {
+		i := n.Add(1) - 1
+		if i < int64(burst) {
+			recv[i] = time.Now()
+		}
+		if i == int64(burst)-1 {
+			done <- struct{}{}
+		}
+	}); err != nil {
+		b.Fatal(err)
+	}
+	if err := sc.Flush(); err != nil {
+		b.Fatal(err)
+	}
+
+	v := benchViolation()
+	subj := stream.ViolationSubject(stream.DefaultSubjectPrefix, v.Host, v.Rule.ID())
+	payload := alert.AppendAlert(nil, v)
+	pc, err := nats.Connect(srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pc.Close()
+	msg := &nats.Msg{Subject: subj, Data: payload, Header: nats.Header{stream.HeaderMsgID: []string{"0123456789abcdef"}}}
+	p, err := stream.NewPublisher(stream.Config{Conn: stream.ConnConfig{URL: srv.URL()}, Logger: zerolog.Nop(), Heartbeat: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Close(ctx)
+	}()
+
+	sent := make([]time.Time, burst)
+	var key uint64
+	round := func(out []time.Duration, emit func()) []time.Duration {
+		n.Store(0)
+		for k := range burst {
+			if gap > 0 {
+				time.Sleep(gap)
+			}
+			sent[k] = time.Now()
+			emit()
+		}
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			b.Fatalf("lost: %d of %d received", n.Load(), burst)
+		}
+		for k := range burst {
+			out = append(out, recv[k].Sub(sent[k]))
+		}
+		return out
+	}
+	rawEmit := func() {
+		if err := pc.PublishMsg(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	e2eEmit := func() {
+		key++
+		v.DedupeKey = key // each its own violation, never folded
+		p.Violation(v)
+	}
+	for range max(200/burst, 2) { // warm up both paths
+		round(nil, rawEmit)
+		round(nil, e2eEmit)
+	}
+	rounds := max(b.N/burst, 50)
+	raw := make([]time.Duration, 0, rounds*burst)
+	e2e := make([]time.Duration, 0, rounds*burst)
+	runtime.GC()
+	b.ResetTimer()
+	for i := range rounds {
+		if i%2 == 0 {
+			raw = round(raw, rawEmit)
+			e2e = round(e2e, e2eEmit)
+		} else {
+			e2e = round(e2e, e2eEmit)
+			raw = round(raw, rawEmit)
+		}
+	}
+	b.StopTimer()
+	if st := p.Stats(); st.Dropped != 0 {
+		b.Fatalf("dropped %d", st.Dropped)
+	}
+	r50, r99, r999 := percentiles(raw)
+	e50, e99, e999 := percentiles(e2e)
+	b.ReportMetric(r50, "raw-p50-µs")
+	b.ReportMetric(r99, "raw-p99-µs")
+	b.ReportMetric(r999, "raw-p99.9-µs")
+	b.ReportMetric(e50, "e2e-p50-µs")
+	b.ReportMetric(e99, "e2e-p99-µs")
+	b.ReportMetric(e999, "e2e-p99.9-µs")
 	b.ReportMetric(e99/r99, "ratio-p99")
 	b.ReportMetric(e999/r999, "ratio-p99.9")
 }
