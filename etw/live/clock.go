@@ -25,11 +25,16 @@ import (
 // A new session may come with a new time base (the wall clock was stepped
 // between two sessions): after rebase the next event re-anchors the clock
 // in either direction, and a move of more than clockStepMin is counted as
-// a step. Only the consumer goroutine calls observe and rebase; Now may be
-// called from any goroutine (one atomic load).
+// a step. Only the consumer goroutine calls observe, note and flush; rebase
+// and Now may be called from any goroutine (one atomic each).
 type liveClock struct {
 	mono   func() int64
 	offset atomic.Int64
+	// cur is the consumer's offset: note moves it, flush publishes it to
+	// offset (an atomic store is a full fence on amd64: once per run of
+	// events, not per event). dirty says it has moved since.
+	cur   int64
+	dirty bool
 	// resync is set by rebase: the next observation re-anchors.
 	resync atomic.Bool
 	steps  atomic.Uint64
@@ -44,7 +49,8 @@ const clockStepMin = int64(time.Minute)
 // mono().
 func newLiveClock(wall int64, mono func() int64) *liveClock {
 	k := &liveClock{mono: mono}
-	k.offset.Store(wall - mono())
+	k.cur = wall - mono()
+	k.offset.Store(k.cur)
 	return k
 }
 
@@ -61,19 +67,27 @@ func (k *liveClock) Now() int64 { return k.mono() + k.offset.Load() }
 // observe takes an event dated t that was taken from the queue at
 // monotonic reading m. It returns by how much the clock moved when that
 // was a step (more than clockStepMin, or any move after rebase that
-// exceeds it; positive forward), else 0.
+// exceeds it; positive forward), else 0. It is note then flush.
 func (k *liveClock) observe(t, m int64) int64 {
+	d := k.note(t, m)
+	k.flush()
+	return d
+}
+
+// note is observe without publishing the move: Now does not show it until
+// flush. The consumer notes a run of events, then flushes once.
+func (k *liveClock) note(t, m int64) int64 {
 	if t <= 0 {
 		return 0 // undated
 	}
-	off := k.offset.Load()
+	off := k.cur
 	want := t - m
 	if k.resync.Load() {
 		k.resync.Store(false)
 		if want == off {
 			return 0
 		}
-		k.offset.Store(want)
+		k.cur, k.dirty = want, true
 		if d := want - off; d > clockStepMin || d < -clockStepMin {
 			k.steps.Add(1)
 			return d
@@ -83,12 +97,20 @@ func (k *liveClock) observe(t, m int64) int64 {
 	if want <= off {
 		return 0
 	}
-	k.offset.Store(want)
+	k.cur, k.dirty = want, true
 	if d := want - off; d > clockStepMin {
 		k.steps.Add(1)
 		return d
 	}
 	return 0
+}
+
+// flush publishes what note moved.
+func (k *liveClock) flush() {
+	if k.dirty {
+		k.offset.Store(k.cur)
+		k.dirty = false
+	}
 }
 
 // rebase says that a new session (perhaps with a new time base) starts:

@@ -15,7 +15,7 @@ type procEntry struct {
 
 // matches reports whether e is the process ev describes: the creation
 // times agree when both are known, and so do the sequence numbers.
-func (e procEntry) matches(ev *etw.Event) bool {
+func (e *procEntry) matches(ev *etw.Event) bool {
 	if e.createTime != 0 && ev.Has(etw.FieldCreateTime) && e.createTime != ev.Proc.CreateTime {
 		return false
 	}
@@ -25,58 +25,166 @@ func (e procEntry) matches(ev *etw.Event) bool {
 	return true
 }
 
+// procSlot is one slot of the process table.
+type procSlot struct {
+	pid  uint32
+	used bool
+	procEntry
+}
+
+// procTableMin is the slot count the table starts with.
+const procTableMin = 1024
+
 // procTable maps PID to the running process, bounded: when full, an
-// arbitrary entry is evicted (and counted) to make room. Owned by the
-// consumer goroutine; only the eviction counter is read elsewhere.
+// arbitrary entry (never PID 4) is evicted, and counted, to make room.
+//
+// It is an open-addressed table (linear probing, deletion by backward
+// shift, so no tombstones) of at least twice as many slots as entries: a
+// lookup is a multiply, a shift and, mostly, one slot. It doubles while
+// it holds more than half its slots, up to twice the bound, so it
+// allocates only while it grows. Owned by the consumer goroutine; only the
+// eviction counter is read elsewhere.
 type procTable struct {
-	max     int
-	m       map[uint32]procEntry
+	max   int
+	n     int
+	slots []procSlot // power-of-two length
+	shift uint8      // 32 - log2(len(slots))
+	// cursor is where the search for an eviction victim starts.
+	cursor  uint32
 	evicted atomic.Uint64
 }
 
 func newProcTable(max int) *procTable {
-	t := &procTable{max: max, m: make(map[uint32]procEntry, 1024)}
+	t := &procTable{max: max}
+	t.resize(procTableMin)
 	// PID 4 is always the System process.
-	t.m[4] = procEntry{image: "System"}
+	t.put(4, procEntry{image: "System"})
 	return t
 }
 
+func (t *procTable) resize(size int) {
+	old := t.slots
+	t.slots = make([]procSlot, size)
+	t.shift = 32
+	for s := size; s > 1; s >>= 1 {
+		t.shift--
+	}
+	t.n = 0
+	for i := range old {
+		if old[i].used {
+			t.insert(old[i].pid, &old[i].procEntry)
+		}
+	}
+}
+
+// home is pid's first slot (Fibonacci hashing: PIDs are multiples of 4).
+func (t *procTable) home(pid uint32) uint32 { return (pid * 0x9E3779B1) >> t.shift }
+
+// find returns the slot holding pid, or the empty slot where it would go,
+// and whether it was found.
+func (t *procTable) find(pid uint32) (uint32, bool) {
+	mask := uint32(len(t.slots) - 1)
+	i := t.home(pid)
+	for {
+		s := &t.slots[i]
+		if !s.used {
+			return i, false
+		}
+		if s.pid == pid {
+			return i, true
+		}
+		i = (i + 1) & mask
+	}
+}
+
+// insert puts pid, known absent, in the table (no bound check).
+func (t *procTable) insert(pid uint32, e *procEntry) {
+	i, _ := t.find(pid)
+	t.slots[i] = procSlot{pid: pid, used: true, procEntry: *e}
+	t.n++
+}
+
 func (t *procTable) get(pid uint32) (procEntry, bool) {
-	e, ok := t.m[pid]
-	return e, ok
+	if i, ok := t.find(pid); ok {
+		return t.slots[i].procEntry, true
+	}
+	return procEntry{}, false
 }
 
 func (t *procTable) put(pid uint32, e procEntry) {
 	if pid == 4 && e.image == "" {
 		e.image = "System"
 	}
-	if _, ok := t.m[pid]; !ok && len(t.m) >= t.max {
-		for victim := range t.m {
-			if victim == 4 {
-				continue
-			}
-			delete(t.m, victim)
+	i, ok := t.find(pid)
+	if ok {
+		t.slots[i].procEntry = e
+		return
+	}
+	if t.n >= t.max {
+		t.evict()
+	} else if 2*(t.n+1) > len(t.slots) {
+		t.resize(2 * len(t.slots))
+	} else {
+		t.slots[i] = procSlot{pid: pid, used: true, procEntry: e}
+		t.n++
+		return
+	}
+	t.insert(pid, &e)
+}
+
+// evict removes an entry other than PID 4's, and counts it.
+func (t *procTable) evict() {
+	mask := uint32(len(t.slots) - 1)
+	for i := t.cursor & mask; ; i = (i + 1) & mask {
+		if s := &t.slots[i]; s.used && s.pid != 4 {
+			t.cursor = i + 1
+			t.remove(i)
 			t.evicted.Add(1)
-			break
+			return
 		}
 	}
-	t.m[pid] = e
 }
 
 func (t *procTable) del(pid uint32) {
 	if pid == 4 {
 		return
 	}
-	delete(t.m, pid)
+	if i, ok := t.find(pid); ok {
+		t.remove(i)
+	}
 }
 
-func (t *procTable) len() int { return len(t.m) }
+// remove empties slot i and shifts back the entries after it that would
+// no longer be found past the hole.
+func (t *procTable) remove(i uint32) {
+	mask := uint32(len(t.slots) - 1)
+	j := i
+	for {
+		j = (j + 1) & mask
+		s := &t.slots[j]
+		if !s.used {
+			break
+		}
+		// The entry at j may move to the hole at i when its home is
+		// not (cyclically) in (i, j].
+		if h := t.home(s.pid); (j-h)&mask >= (j-i)&mask {
+			t.slots[i] = *s
+			i = j
+		}
+	}
+	t.slots[i] = procSlot{}
+	t.n--
+}
+
+func (t *procTable) len() int { return t.n }
 
 // pids returns the PIDs in the table (for reconciliation).
 func (t *procTable) pids() []uint32 {
-	out := make([]uint32, 0, len(t.m))
-	for pid := range t.m {
-		out = append(out, pid)
+	out := make([]uint32, 0, t.n)
+	for i := range t.slots {
+		if t.slots[i].used {
+			out = append(out, t.slots[i].pid)
+		}
 	}
 	return out
 }

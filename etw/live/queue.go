@@ -45,7 +45,11 @@ type Queue struct {
 	// which would otherwise wait for every pending store of the event's
 	// handling): 64, or an eighth of a smaller ring.
 	publishMask uint64
-	buf         []etw.Event
+	// buf holds the slots: each points to the event it owns, at first
+	// one of store's. Take swaps a slot's event for another (the
+	// consumer's), so that a kept event is not copied.
+	buf   []*etw.Event
+	store []etw.Event
 }
 
 // NewQueue returns an empty queue holding at least capacity events
@@ -58,8 +62,12 @@ func NewQueue(capacity int) (*Queue, error) {
 	for n < capacity {
 		n <<= 1
 	}
-	return &Queue{wake: make(chan struct{}, 1), mask: uint64(n - 1), publishMask: uint64(max(min(64, n/8), 1) - 1),
-		buf: make([]etw.Event, n)}, nil
+	q := &Queue{wake: make(chan struct{}, 1), mask: uint64(n - 1), publishMask: uint64(max(min(64, n/8), 1) - 1),
+		buf: make([]*etw.Event, n), store: make([]etw.Event, n)}
+	for i := range q.buf {
+		q.buf[i] = &q.store[i]
+	}
+	return q, nil
 }
 
 // Push copies *ev into the ring and reports true, or counts a drop and
@@ -74,7 +82,7 @@ func (q *Queue) Push(ev *etw.Event) bool {
 			return false
 		}
 	}
-	q.buf[t&q.mask] = *ev
+	*q.buf[t&q.mask] = *ev
 	q.tail.Store(t + 1)
 	// Signal only a consumer that asked for it (Arm): in a burst the
 	// consumer is busy and the producer does no more than two atomic loads.
@@ -94,7 +102,7 @@ func (q *Queue) Pop(ev *etw.Event) bool {
 	if q.Ready(1) == 0 {
 		return false
 	}
-	slot := &q.buf[q.next&q.mask]
+	slot := q.buf[q.next&q.mask]
 	*ev = *slot
 	*slot = etw.Event{}
 	q.next++
@@ -122,7 +130,7 @@ func (q *Queue) Ready(limit int) int {
 // returned). The event stays the consumer's (the producer does not reuse
 // its slot) until Discard frees it; the consumer may change it. Consumer
 // only.
-func (q *Queue) At(i int) *etw.Event { return &q.buf[(q.next+uint64(i))&q.mask] }
+func (q *Queue) At(i int) *etw.Event { return q.buf[(q.next+uint64(i))&q.mask] }
 
 // Peek returns the oldest event in place (At(0)), or nil when the ring is
 // empty. Consumer only.
@@ -138,7 +146,24 @@ func (q *Queue) Peek() *etw.Event {
 // strings alive, and given back to the producer, in groups (publishMask;
 // Ready and Arm give back the rest). Consumer only.
 func (q *Queue) Discard() {
-	q.buf[q.next&q.mask] = etw.Event{}
+	*q.buf[q.next&q.mask] = etw.Event{}
+	q.advance()
+}
+
+// take frees the oldest event's slot as Discard does, but hands the event
+// itself (At(0)) to the consumer, to keep: the slot takes spare, a clear
+// event of the consumer's, in its place. Neither is copied. Consumer only.
+func (q *Queue) take(spare *etw.Event) *etw.Event {
+	slot := &q.buf[q.next&q.mask]
+	ev := *slot
+	*slot = spare
+	q.advance()
+	return ev
+}
+
+// advance moves past the oldest slot and gives slots back to the producer
+// in groups of publishMask+1.
+func (q *Queue) advance() {
 	q.next++
 	if q.next&q.publishMask == 0 {
 		q.head.Store(q.next)

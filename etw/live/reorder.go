@@ -10,46 +10,50 @@ import "github.com/smsswatch/smsswatch/etw"
 // order. Bounded: past max events the oldest is released early. Owned by
 // the consumer goroutine; no allocation once its slices have grown.
 //
-// The events themselves sit in a slab and never move. Most arrive in time
-// order: those (not older than the newest event the ring took since the
-// buffer was last empty) go to a FIFO ring of slab indexes, which is then
-// sorted by itself. The others, the late ones, go to a binary heap of
-// small keys (time, arrival number, slab index). The oldest held event is
-// the older of the ring's head and the heap's top; on equal times the
-// ring's comes first, as it arrived first: an event with the same time
-// that arrived later would have found the ring's newest time already at
-// least that and gone to the ring too, behind it, and the ring's newest
-// time only goes back when the buffer is empty.
+// The events themselves never move: the buffer holds pointers to them.
+// They are its own (chunks, at most max+1 events), or taken from the
+// queue's slots (adopt, in exchange for one of its own: spare), so that a
+// queued event is not copied. Most arrive in time order: those (not older
+// than the newest event the ring took since the buffer was last empty) go
+// to a FIFO ring, which is then sorted by itself. The others, the late
+// ones, go to a binary heap of small keys (time, arrival number, event).
+// The oldest held event is the older of the ring's head and the heap's
+// top; on equal times the ring's comes first, as it arrived first: an
+// event with the same time that arrived later would have found the ring's
+// newest time already at least that and gone to the ring too, behind it,
+// and the ring's newest time only goes back when the buffer is empty.
 type reorderBuf struct {
 	max int
 	seq uint64
 
-	// slab holds the events; free lists its unused slots, the last
-	// freed (still in cache) on top.
-	slab []etw.Event
-	free []int32
-	// ring lists the in-order events' slots, oldest first; last is the
-	// time of the newest event it took (valid when ringUsed).
-	ring     indexRing
+	// chunks are the events the buffer allocated (owned counts them);
+	// free lists the clear ones not in use, the last freed (still in
+	// cache) on top.
+	chunks [][]etw.Event
+	owned  int
+	free   []*etw.Event
+	// ring lists the in-order events, oldest first; last is the time of
+	// the newest event it took (valid when ringUsed).
+	ring     eventRing
 	last     int64
 	ringUsed bool
 	// late is the min-heap of the other events.
 	late []lateKey
 
-	// taken is the slot of the event last returned by pop or popReady,
-	// or -1: it is recycled at the next call (the caller reads the event
-	// in place until then).
-	taken int32
+	// taken is the event last returned by pop or popReady, or nil: it is
+	// recycled at the next call (the caller reads the event in place
+	// until then).
+	taken *etw.Event
 }
 
 // lateKey is a late event's place in the heap.
 type lateKey struct {
 	time int64
 	seq  uint64
-	slot int32
+	ev   *etw.Event
 }
 
-func newReorderBuf(max int) *reorderBuf { return &reorderBuf{max: max, taken: -1} }
+func newReorderBuf(max int) *reorderBuf { return &reorderBuf{max: max} }
 
 // len returns the number of held events.
 func (r *reorderBuf) len() int { return r.ring.len() + len(r.late) }
@@ -58,39 +62,64 @@ func (r *reorderBuf) len() int { return r.ring.len() + len(r.late) }
 // one before it pushes.
 func (r *reorderBuf) full() bool { return r.len() >= r.max }
 
-// recycle frees the slot of the event last returned.
+// recycle clears and frees the event last returned.
 func (r *reorderBuf) recycle() {
-	if r.taken < 0 {
+	if r.taken == nil {
 		return
 	}
-	r.slab[r.taken] = etw.Event{} // drop the strings
+	*r.taken = etw.Event{} // drop the strings
 	r.free = append(r.free, r.taken)
-	r.taken = -1
+	r.taken = nil
+}
+
+// spare returns a clear event of the buffer's own, to give in exchange for
+// the one adopt takes (or to copy one into: push). It is no longer the
+// buffer's until adopt.
+func (r *reorderBuf) spare() *etw.Event {
+	if r.taken != nil {
+		// The event just released (the oldest, when the buffer is
+		// full): still in cache.
+		ev := r.taken
+		r.taken = nil
+		*ev = etw.Event{}
+		return ev
+	}
+	if n := len(r.free) - 1; n >= 0 {
+		ev := r.free[n]
+		r.free = r.free[:n]
+		return ev
+	}
+	// A chunk of new events: a quarter of what the buffer owns, at least
+	// 16, and no more than max+1 in all.
+	k := min(max(r.owned/4, 16), r.max+1-r.owned)
+	k = max(k, 1)
+	chunk := make([]etw.Event, k)
+	r.chunks = append(r.chunks, chunk)
+	r.owned += k
+	for i := k - 1; i > 0; i-- {
+		r.free = append(r.free, &chunk[i])
+	}
+	return &chunk[0]
 }
 
 // push adds a copy of ev. The buffer must not be full (full, pop).
 func (r *reorderBuf) push(ev *etw.Event) {
-	var slot int32
-	if r.taken >= 0 {
-		// The slot of the event just released (the oldest, when the
-		// buffer is full): ev overwrites all of it.
-		slot, r.taken = r.taken, -1
-	} else if n := len(r.free) - 1; n >= 0 {
-		slot = r.free[n]
-		r.free = r.free[:n]
-	} else {
-		slot = int32(len(r.slab))
-		r.slab = append(r.slab, etw.Event{})
-	}
-	r.slab[slot] = *ev
+	dst := r.spare()
+	*dst = *ev
+	r.adopt(dst)
+}
+
+// adopt adds ev itself, which becomes the buffer's (for a spare it gave).
+// The buffer must not be full (full, pop).
+func (r *reorderBuf) adopt(ev *etw.Event) {
 	r.seq++
 	if !r.ringUsed || ev.Time >= r.last {
-		r.ring.push(slot)
+		r.ring.push(ev)
 		r.last = ev.Time
 		r.ringUsed = true
 		return
 	}
-	r.late = append(r.late, lateKey{time: ev.Time, seq: r.seq, slot: slot})
+	r.late = append(r.late, lateKey{time: ev.Time, seq: r.seq, ev: ev})
 	r.up(len(r.late) - 1)
 }
 
@@ -101,7 +130,7 @@ func (r *reorderBuf) popReady(until int64) *etw.Event {
 	r.recycle()
 	if r.ring.len() > 0 {
 		s := r.ring.front()
-		t := r.slab[s].Time
+		t := s.Time
 		if len(r.late) == 0 || t <= r.late[0].time {
 			if t > until {
 				return nil
@@ -122,19 +151,19 @@ func (r *reorderBuf) popReady(until int64) *etw.Event {
 // popReady.
 func (r *reorderBuf) pop() *etw.Event { return r.popReady(1<<63 - 1) }
 
-// took hands out slot s and forgets the ring's newest time when the
-// buffer is now empty.
-func (r *reorderBuf) took(s int32) *etw.Event {
+// took hands out s and forgets the ring's newest time when the buffer is
+// now empty.
+func (r *reorderBuf) took(s *etw.Event) *etw.Event {
 	r.taken = s
 	if r.ring.len() == 0 && len(r.late) == 0 {
 		r.ringUsed = false
 	}
-	return &r.slab[s]
+	return s
 }
 
-// popLate removes the heap's top and returns its slot.
-func (r *reorderBuf) popLate() int32 {
-	s := r.late[0].slot
+// popLate removes the heap's top and returns its event.
+func (r *reorderBuf) popLate() *etw.Event {
+	s := r.late[0].ev
 	n := len(r.late) - 1
 	r.late[0] = r.late[n]
 	r.late = r.late[:n]
@@ -187,15 +216,15 @@ func (r *reorderBuf) down(i int) {
 	h[i] = k
 }
 
-// indexRing is a FIFO of slab indexes that doubles when full.
-type indexRing struct {
-	buf        []int32 // power-of-two length
-	head, tail uint32  // free-running; tail-head is the length
+// eventRing is a FIFO of events that doubles when full.
+type eventRing struct {
+	buf        []*etw.Event // power-of-two length
+	head, tail uint32       // free-running; tail-head is the length
 }
 
-func (q *indexRing) len() int { return int(q.tail - q.head) }
+func (q *eventRing) len() int { return int(q.tail - q.head) }
 
-func (q *indexRing) push(v int32) {
+func (q *eventRing) push(v *etw.Event) {
 	if int(q.tail-q.head) == len(q.buf) {
 		q.grow()
 	}
@@ -203,19 +232,21 @@ func (q *indexRing) push(v int32) {
 	q.tail++
 }
 
-// front returns the oldest index; the ring must not be empty.
-func (q *indexRing) front() int32 { return q.buf[q.head&uint32(len(q.buf)-1)] }
+// front returns the oldest event; the ring must not be empty.
+func (q *eventRing) front() *etw.Event { return q.buf[q.head&uint32(len(q.buf)-1)] }
 
-// pop removes and returns the oldest index; the ring must not be empty.
-func (q *indexRing) pop() int32 {
+// pop removes and returns the oldest event; the ring must not be empty.
+// Its slot keeps the pointer until overwritten (the event is the
+// buffer's own, or the queue's, alive either way).
+func (q *eventRing) pop() *etw.Event {
 	v := q.buf[q.head&uint32(len(q.buf)-1)]
 	q.head++
 	return v
 }
 
-func (q *indexRing) grow() {
+func (q *eventRing) grow() {
 	n := max(2*len(q.buf), 64)
-	buf := make([]int32, n)
+	buf := make([]*etw.Event, n)
 	for i := range q.tail - q.head {
 		buf[i] = q.buf[(q.head+i)&uint32(len(q.buf)-1)]
 	}

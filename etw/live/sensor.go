@@ -439,29 +439,33 @@ func (c *liveCore) run(ctx context.Context, h etw.Handler) {
 }
 
 // consume handles up to batch queued events, in place in the queue. The
-// clock sees a run of events first (liveClock.observe, an atomic store
-// per newer event: cheap while few stores are pending), then the run is
-// handled; a run ends at an event that steps the clock, which is handled
-// after clockStep. The handling does not read the clock, so this is the
-// order "observe, handle" event by event.
+// clock sees a run of events first (liveClock.note; the clock is
+// published once for the run), then the run is handled; a run ends at an
+// event that steps the clock, which is handled after clockStep. The
+// handling does not read the clock, so this is the order "observe,
+// handle" event by event. An event the reorder buffer keeps leaves its
+// slot without a copy (keep); the others are cleared there.
 func (c *liveCore) consume(h etw.Handler) {
 	n := c.q.Ready(batch)
 	m := c.clock.mono()
 	for j := 0; j < n; {
 		k, step := j, int64(0)
 		for ; k < n; k++ {
-			if step = c.clock.observe(c.q.At(k-j).Time, m); step != 0 {
+			if step = c.clock.note(c.q.At(k-j).Time, m); step != 0 {
 				break
 			}
 		}
+		c.clock.flush()
 		for ; j < k; j++ {
-			c.handle(c.q.At(0), h)
-			c.q.Discard()
+			if !c.handle(c.q.At(0), h) {
+				c.q.Discard()
+			}
 		}
 		if k < n {
 			c.clockStep(step, h)
-			c.handle(c.q.At(0), h)
-			c.q.Discard()
+			if !c.handle(c.q.At(0), h) {
+				c.q.Discard()
+			}
 			j++
 		}
 	}
@@ -580,10 +584,25 @@ func (c *liveCore) deliver(ev *etw.Event, h etw.Handler) {
 	c.ro.push(ev)
 }
 
+// keep is deliver for the queue's oldest event (At(0), which handle was
+// given): the reorder buffer takes the event itself from its slot, and
+// gives the slot a clear event of its own. It reports true: the slot is
+// free and needs no clearing.
+func (c *liveCore) keep(h etw.Handler) bool {
+	if c.ro.full() {
+		c.overflowed++
+		h.Handle(c.ro.pop())
+	}
+	c.ro.adopt(c.q.take(c.ro.spare()))
+	return true
+}
+
 // handle processes one queued ETW event: it keeps the process table, fills
 // ParentImage (and an exit's Image) from it, drops rundown records of
 // processes already known, enriches smss-related processes, and delivers.
-func (c *liveCore) handle(ev *etw.Event, h etw.Handler) {
+// ev is the queue's oldest event (At(0)); handle reports whether it was
+// kept (keep), else the caller clears its slot (Discard).
+func (c *liveCore) handle(ev *etw.Event, h etw.Handler) bool {
 	p := &ev.Proc
 	switch ev.Kind {
 	case etw.KindStart:
@@ -599,7 +618,7 @@ func (c *liveCore) handle(ev *etw.Event, h etw.Handler) {
 		c.fillParent(ev)
 		c.procs.put(p.PID, procEntry{image: p.Image, createTime: createTimeOf(ev), key: p.Key})
 		c.maybeEnrich(ev)
-		c.deliver(ev, h)
+		return c.keep(h)
 	case etw.KindRunning:
 		if e, ok := c.procs.get(p.PID); ok && e.matches(ev) {
 			// Already known (snapshot or live): keep the sequence number
@@ -613,14 +632,14 @@ func (c *liveCore) handle(ev *etw.Event, h etw.Handler) {
 				delete(c.pending, p.PID)
 				c.fillParent(ev)
 				c.maybeEnrich(ev)
-				c.deliver(ev, h)
+				return c.keep(h)
 			}
-			return
+			return false
 		}
 		c.fillParent(ev)
 		c.procs.put(p.PID, procEntry{image: p.Image, createTime: createTimeOf(ev), key: p.Key})
 		c.maybeEnrich(ev)
-		c.deliver(ev, h)
+		return c.keep(h)
 	case etw.KindExit:
 		if e, ok := c.procs.get(p.PID); ok && e.matches(ev) {
 			if !ev.Has(etw.FieldImage) && e.image != "" {
@@ -635,9 +654,9 @@ func (c *liveCore) handle(ev *etw.Event, h etw.Handler) {
 			delete(c.pending, p.PID)
 			c.deliver(&pr.ev, h)
 		}
-		c.deliver(ev, h)
+		return c.keep(h)
 	default:
-		c.deliver(ev, h)
+		return c.keep(h)
 	}
 }
 
