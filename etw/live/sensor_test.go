@@ -295,6 +295,17 @@ func TestLiveRundownAndPending(t *testing.T) {
 	c.send(context.Background(), liveNote{kind: noteSnapshot, snap: snap, since: since})
 	waitFor(t, "snapshot", func() bool { got, _, _ := h.snapshot(); return len(got) == 2 })
 
+	// Pushed in time order: the test clock is far past these events, so
+	// each is released as soon as the consumer has seen it, and pushes
+	// out of order would be delivered in whatever batches the consumer
+	// happened to take them (the reorder buffer has tests of its own).
+	// 900 is reported live: the live start replaces the snapshot record,
+	// keeping the user the snapshot read.
+	st := startEv(900, 268, since+sec/2, ntSmss)
+	c.push(&st)
+	// 902 exits before settling: its running record precedes the exit.
+	ex := exitEv(902, since+sec/2, since+sec)
+	c.push(&ex)
 	// Rundown of a known process: dropped, but its key is kept.
 	run := etw.Event{Time: since + 2*sec, Kind: etw.KindRunning, Source: etw.SourceETW, Known: etw.FieldPID | etw.FieldCreateTime | etw.FieldKey | etw.FieldImage | etw.FieldParentPID,
 		Proc: etw.Process{PID: 268, CreateTime: bootNS + 2*sec, Key: "38", Image: ntSmss, ParentPID: 4}}
@@ -303,17 +314,10 @@ func TestLiveRundownAndPending(t *testing.T) {
 	run2 := run
 	run2.Proc.PID, run2.Proc.CreateTime, run2.Proc.Key = 333, bootNS+30*sec, "90"
 	c.push(&run2)
-	// 900 is reported live: the live start replaces the snapshot record,
-	// keeping the user the snapshot read.
-	st := startEv(900, 268, since+sec/2, ntSmss)
-	c.push(&st)
 	// 901 comes by rundown: delivered once, as running.
 	run3 := run
 	run3.Proc.PID, run3.Proc.CreateTime, run3.Proc.Key = 901, since+sec/2, "91"
 	c.push(&run3)
-	// 902 exits before settling: its running record precedes the exit.
-	ex := exitEv(902, since+sec/2, since+sec)
-	c.push(&ex)
 	waitFor(t, "live events", func() bool { got, _, _ := h.snapshot(); return len(got) == 7 })
 	got, _, _ := h.snapshot()
 	// In time order: the snapshot (dated at the session start), 900 and
