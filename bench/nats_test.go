@@ -59,6 +59,46 @@ func serverAndSubscriber(b *testing.B, buf int) (*natsserver.Server, chan *nats.
 	return srv, got
 }
 
+// rawAndPublisher connects the raw baseline's connection to url, with the
+// message it publishes (v's subject and encoding), and a Publisher; both
+// close when the benchmark ends.
+func rawAndPublisher(b *testing.B, url string, v *detect.Violation) (*nats.Conn, *nats.Msg, *stream.Publisher) {
+	pc, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pc.Close)
+	subj := stream.ViolationSubject(stream.DefaultSubjectPrefix, v.Host, v.Rule.ID())
+	msg := &nats.Msg{Subject: subj, Data: alert.AppendAlert(nil, v), Header: nats.Header{stream.HeaderMsgID: []string{"0123456789abcdef"}}}
+	p, err := stream.NewPublisher(stream.Config{Conn: stream.ConnConfig{URL: url}, Logger: zerolog.Nop(), Heartbeat: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Close(ctx)
+	})
+	return pc, msg, p
+}
+
+// reportLatencies reports p50, p99 and p99.9 of raw and of e2e (sorted
+// in place) in µs, and the ratios e2e/raw at p99 and p99.9; it returns the
+// two p50s.
+func reportLatencies(b *testing.B, raw, e2e []time.Duration) (r50, e50 float64) {
+	r50, r99, r999 := percentiles(raw)
+	e50, e99, e999 := percentiles(e2e)
+	b.ReportMetric(r50, "raw-p50-µs")
+	b.ReportMetric(r99, "raw-p99-µs")
+	b.ReportMetric(r999, "raw-p99.9-µs")
+	b.ReportMetric(e50, "e2e-p50-µs")
+	b.ReportMetric(e99, "e2e-p99-µs")
+	b.ReportMetric(e999, "e2e-p99.9-µs")
+	b.ReportMetric(e99/r99, "ratio-p99")
+	b.ReportMetric(e999/r999, "ratio-p99.9")
+	return r50, e50
+}
+
 // percentiles reports p50, p99 and p99.9 of d (sorted in place) in µs.
 func percentiles(d []time.Duration) (p50, p99, p999 float64) {
 	slices.Sort(d)
@@ -81,8 +121,6 @@ func percentiles(d []time.Duration) (p50, p99, p999 float64) {
 func BenchmarkNATSLatency(b *testing.B) {
 	srv, got := serverAndSubscriber(b, 16)
 	v := benchViolation()
-	subj := stream.ViolationSubject(stream.DefaultSubjectPrefix, v.Host, v.Rule.ID())
-	payload := alert.AppendAlert(nil, v)
 
 	n := max(b.N, 100)
 	wait := func() {
@@ -93,21 +131,7 @@ func BenchmarkNATSLatency(b *testing.B) {
 		}
 	}
 
-	pc, err := nats.Connect(srv.URL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pc.Close()
-	msg := &nats.Msg{Subject: subj, Data: payload, Header: nats.Header{stream.HeaderMsgID: []string{"0123456789abcdef"}}}
-	p, err := stream.NewPublisher(stream.Config{Conn: stream.ConnConfig{URL: srv.URL()}, Logger: zerolog.Nop(), Heartbeat: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = p.Close(ctx)
-	}()
+	pc, msg, p := rawAndPublisher(b, srv.URL(), v)
 	rawOne := func() time.Duration {
 		t0 := time.Now()
 		if err := pc.PublishMsg(msg); err != nil {
@@ -146,17 +170,8 @@ func BenchmarkNATSLatency(b *testing.B) {
 	if st := p.Stats(); st.Dropped != 0 {
 		b.Fatalf("dropped %d", st.Dropped)
 	}
-	r50, r99, r999 := percentiles(raw)
-	e50, e99, e999 := percentiles(e2e)
-	b.ReportMetric(r50, "raw-p50-µs")
-	b.ReportMetric(r99, "raw-p99-µs")
-	b.ReportMetric(r999, "raw-p99.9-µs")
-	b.ReportMetric(e50, "e2e-p50-µs")
-	b.ReportMetric(e99, "e2e-p99-µs")
-	b.ReportMetric(e999, "e2e-p99.9-µs")
+	r50, e50 := reportLatencies(b, raw, e2e)
 	b.ReportMetric(e50/r50, "ratio-p50")
-	b.ReportMetric(e99/r99, "ratio-p99")
-	b.ReportMetric(e999/r999, "ratio-p99.9")
 }
 
 // BenchmarkNATSLatencyBurst is BenchmarkNATSLatency at the two rates the
@@ -194,7 +209,7 @@ func natsLatencyBurst(b *testing.B, burst int, gap time.Duration) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer srv.Shutdown()
+	b.Cleanup(srv.Shutdown)
 	sc, err := nats.Connect(srv.URL())
 	if err != nil {
 		b.Fatal(err)
@@ -222,23 +237,7 @@ func natsLatencyBurst(b *testing.B, burst int, gap time.Duration) {
 	}
 
 	v := benchViolation()
-	subj := stream.ViolationSubject(stream.DefaultSubjectPrefix, v.Host, v.Rule.ID())
-	payload := alert.AppendAlert(nil, v)
-	pc, err := nats.Connect(srv.URL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pc.Close()
-	msg := &nats.Msg{Subject: subj, Data: payload, Header: nats.Header{stream.HeaderMsgID: []string{"0123456789abcdef"}}}
-	p, err := stream.NewPublisher(stream.Config{Conn: stream.ConnConfig{URL: srv.URL()}, Logger: zerolog.Nop(), Heartbeat: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = p.Close(ctx)
-	}()
+	pc, msg, p := rawAndPublisher(b, srv.URL(), v)
 
 	sent := make([]time.Time, burst)
 	var key uint64
@@ -293,14 +292,5 @@ func natsLatencyBurst(b *testing.B, burst int, gap time.Duration) {
 	if st := p.Stats(); st.Dropped != 0 {
 		b.Fatalf("dropped %d", st.Dropped)
 	}
-	r50, r99, r999 := percentiles(raw)
-	e50, e99, e999 := percentiles(e2e)
-	b.ReportMetric(r50, "raw-p50-µs")
-	b.ReportMetric(r99, "raw-p99-µs")
-	b.ReportMetric(r999, "raw-p99.9-µs")
-	b.ReportMetric(e50, "e2e-p50-µs")
-	b.ReportMetric(e99, "e2e-p99-µs")
-	b.ReportMetric(e999, "e2e-p99.9-µs")
-	b.ReportMetric(e99/r99, "ratio-p99")
-	b.ReportMetric(e999/r999, "ratio-p99.9")
+	reportLatencies(b, raw, e2e)
 }

@@ -205,15 +205,7 @@ func BenchmarkLoadPipeline(b *testing.B) {
 	if int64(len(raw)) != probes.Load() || len(raw) == 0 {
 		b.Fatalf("the subscriber received %d of %d raw probes", len(raw), probes.Load())
 	}
-	r50, r99, r999 := percentiles(raw)
-	e50, e99, e999 := percentiles(e2e)
-	b.ReportMetric(r50, "raw-p50-µs")
-	b.ReportMetric(r99, "raw-p99-µs")
-	b.ReportMetric(r999, "raw-p99.9-µs")
-	b.ReportMetric(e50, "e2e-p50-µs")
-	b.ReportMetric(e99, "e2e-p99-µs")
-	b.ReportMetric(e999, "e2e-p99.9-µs")
-	b.ReportMetric(e99/r99, "ratio-p99")
+	reportLatencies(b, raw, e2e)
 	b.ReportMetric(float64(peakRSS(b))/(1<<20), "peak-RSS-MiB")
 }
 
