@@ -59,7 +59,8 @@ type Engine struct {
 	// sharedSeen indexes the host's boots already applied to this engine.
 	sharedSeen int
 
-	pathCache pathCache
+	pathCache  pathCache
+	classCache classCache
 
 	inst      []instance
 	free      []int32
@@ -220,7 +221,7 @@ func (e *Engine) onStart(ev *etw.Event) {
 	p := &ev.Proc
 	cls := nameOther
 	if ev.Known&etw.FieldImage != 0 {
-		cls = classifyName(etw.BaseName(p.Image))
+		cls = e.classify(p.Image)
 	}
 	if ev.Known&etw.FieldPID != 0 && e.mayTrack(p.PID) {
 		if e.onPIDSeen(ev) {

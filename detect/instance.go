@@ -292,7 +292,7 @@ func (e *Engine) parentOf(ev *etw.Event, byKey bool) int32 {
 		}
 		return -1
 	}
-	if ev.Known&etw.FieldParentImage != 0 && !isSmssName(etw.BaseName(p.ParentImage)) {
+	if ev.Known&etw.FieldParentImage != 0 && e.classify(p.ParentImage) != nameSmss {
 		return -1
 	}
 	if in.exited && t > in.exit+exitTolerance {

@@ -1,9 +1,11 @@
 package detect
 
 import (
+	"encoding/binary"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // A Windows path as the detector compares it: the volume it is on and the
@@ -289,12 +291,23 @@ func (m *pathMatcher) system32(path, name string, sub bool) pathVerdict {
 }
 
 // equalFoldASCII reports whether s equals the lower-case ASCII word lower,
-// ignoring ASCII case.
+// ignoring ASCII case. It compares eight bytes at a time (see
+// foldWordEqual), then byte by byte.
 func equalFoldASCII(s, lower string) bool {
 	if len(s) != len(lower) {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
+	i := 0
+	if len(s) >= 8 {
+		a := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
+		b := unsafe.Slice(unsafe.StringData(lower), len(lower))
+		for ; i+8 <= len(a); i += 8 {
+			if !foldWordEqual(binary.LittleEndian.Uint64(a[i:]), binary.LittleEndian.Uint64(b[i:])) {
+				return false
+			}
+		}
+	}
+	for ; i < len(s); i++ {
 		c := s[i]
 		if c >= 'A' && c <= 'Z' {
 			c += 'a' - 'A'
@@ -304,6 +317,23 @@ func equalFoldASCII(s, lower string) bool {
 		}
 	}
 	return true
+}
+
+// foldWordEqual reports whether the eight bytes x equal the eight bytes
+// t ignoring ASCII case, where t holds no upper-case letter (as
+// equalFoldASCII's lower). A byte of t that is a letter a-z is matched by
+// x's byte or'ed with 0x20 (0x20 is set in a-z and clear only in A-Z's
+// same letters), every other byte exactly. The letters of t are found
+// with two additions to t's low seven bits, which cannot carry from byte
+// to byte; t's bytes of 0x80 and above (no letter) lose their flag to
+// &^ t.
+func foldWordEqual(x, t uint64) bool {
+	const ones, high = 0x0101010101010101, 0x8080808080808080
+	t7 := t &^ high
+	ge := t7 + (0x80-'a')*ones             // bit 7 set where t7 >= 'a'
+	gt := t7 + (0x80-'z'-1)*ones           // bit 7 set where t7 > 'z'
+	letters := (ge &^ gt &^ t & high) >> 2 // 0x20 in each letter of t
+	return x|letters == t
 }
 
 // nameClass is what a process's file name says about it.
@@ -344,14 +374,7 @@ func classifyName(base string) nameClass {
 	if len(base) < 8 {
 		return nameOther
 	}
-	plain := true
-	for i := 0; i < len(base); i++ {
-		if c := base[i]; c >= utf8.RuneSelf || c == ':' {
-			plain = false
-			break
-		}
-	}
-	if last := base[len(base)-1]; plain && last != ' ' && last != '.' {
+	if last := base[len(base)-1]; last != ' ' && last != '.' && plainName(base) {
 		return nameOther
 	}
 	var buf [16]byte
@@ -370,6 +393,28 @@ func classifyName(base string) nameClass {
 		return nameWinlogon
 	}
 	return nameOther
+}
+
+// plainName reports whether a name of at least 8 bytes is plain ASCII
+// without a ':' (a stream): such a name cannot fold to another. It reads
+// eight bytes at a time, the last word overlapping the one before.
+func plainName(s string) bool {
+	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only; len(s) >= 8
+	var m uint64
+	for i := 0; i+8 < len(b); i += 8 {
+		m |= notPlainMask(binary.LittleEndian.Uint64(b[i:]))
+	}
+	m |= notPlainMask(binary.LittleEndian.Uint64(b[len(b)-8:]))
+	return m == 0
+}
+
+// notPlainMask is non-zero when a byte of x is not ASCII or is a ':'.
+// The borrow trick's false flags (only above a true one) do not matter:
+// the test is whether there is any.
+func notPlainMask(x uint64) uint64 {
+	const ones, high, colon = 0x0101010101010101, 0x8080808080808080, ':' * 0x0101010101010101
+	c := x ^ colon
+	return (x | ((c - ones) &^ c)) & high
 }
 
 // foldLookalikeInto is foldLookalike into dst without allocating; ok is
@@ -397,9 +442,6 @@ func foldLookalikeInto(dst []byte, name string) ([]byte, bool) {
 	}
 	return dst, true
 }
-
-// isSmssName reports whether a file name is smss.exe or a disguise of it.
-func isSmssName(base string) bool { return classifyName(base) == nameSmss }
 
 // lookalikes maps characters that render like ASCII letters to them.
 var lookalikes = map[rune]rune{

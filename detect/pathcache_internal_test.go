@@ -3,6 +3,8 @@ package detect
 import (
 	"strings"
 	"testing"
+
+	"github.com/smsswatch/smsswatch/etw"
 )
 
 // TestPathCacheIsExact: the cache answers what the matcher answers, for
@@ -38,5 +40,37 @@ func TestPathCacheIsExact(t *testing.T) {
 	e.pathCache.clear()
 	if e.inSystem32(p, "smss.exe") != pathMatch {
 		t.Fatal("stale verdict after SystemRoot moved to D:")
+	}
+}
+
+// TestClassCacheIsExact: the cache answers what etw.BaseName and
+// classifyName of the base name answer, for the same string, for an equal string elsewhere in
+// memory, and after other paths took its slot.
+func TestClassCacheIsExact(t *testing.T) {
+	d, err := New(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := d.Engine("H", 0, SinkFunc(func(*Violation) {}))
+	paths := []string{`C:\Windows\System32\csrss.exe`, `C:\Windows\System32\smss.exe`, `C:\Users\Public\ѕmss.exe`,
+		`\SystemRoot\System32\smss.exe:x`, `C:\Windows\System32\winlogon.exe`, `C:\Windows\System32\wininit.exe`,
+		`C:\Program Files\Contoso\agent.exe`, `smss.exe`, `\`, ""}
+	// More paths than the cache has slots, so that entries are replaced.
+	for i := 0; i < 3*cacheSets*cacheWays; i++ {
+		paths = append(paths, `C:\Temp\`+strings.Repeat("x", i%7)+`smss.exe`)
+	}
+	for round := 0; round < 3; round++ {
+		for _, p := range paths {
+			base := etw.BaseName(p)
+			want := classifyName(base)
+			for _, q := range []string{p, strings.Clone(p)} {
+				if gotBase, got := e.nameOf(q); got != want || gotBase != base {
+					t.Fatalf("round %d %q: cached %q %v, want %q %v", round, q, gotBase, got, base, want)
+				}
+				if got := e.classify(q); got != want {
+					t.Fatalf("round %d %q: classify %v, want %v", round, q, got, want)
+				}
+			}
+		}
 	}
 }

@@ -187,7 +187,7 @@ func (e *Engine) onSmss(ev *etw.Event, parent int32) int32 {
 // genuineSmssParent reports whether ev's parent image is smss.exe in
 // System32 (or on a volume the detector cannot place).
 func (e *Engine) genuineSmssParent(ev *etw.Event) bool {
-	return ev.Known&etw.FieldParentImage != 0 && isSmssName(etw.BaseName(ev.Proc.ParentImage)) &&
+	return ev.Known&etw.FieldParentImage != 0 && e.classify(ev.Proc.ParentImage) == nameSmss &&
 		e.inSystem32(ev.Proc.ParentImage, "smss.exe") != pathMismatch
 }
 
@@ -209,7 +209,7 @@ func (e *Engine) onSpawn(parent int32, ev *etw.Event, cls nameClass) {
 	p := &ev.Proc
 	name := ""
 	if ev.Known&etw.FieldImage != 0 {
-		name = etw.BaseName(p.Image)
+		name, _ = e.nameOf(p.Image)
 	}
 	if int(par.nSpawned) < maxSpawned {
 		par.spawned[par.nSpawned] = spawn{name: name, pid: p.PID, session: p.Session, known: ev.Known, time: startOf(ev)}

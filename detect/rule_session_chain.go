@@ -33,7 +33,7 @@ func (e *Engine) checkSessionChain(ev *etw.Event, parent int32) {
 	}
 	switch {
 	case ev.Known&etw.FieldParentImage != 0:
-		if isSmssName(etw.BaseName(p.ParentImage)) {
+		if e.classify(p.ParentImage) == nameSmss {
 			// An smss.exe we do not track (the log began later).
 			e.stats.Unevaluated[RuleSessionChain][GapMaster]++
 			return

@@ -254,14 +254,3 @@ func (e *Event) Reset() { *e = Event{} }
 
 // TimeOf returns t (Unix ns) as a time.Time in UTC.
 func TimeOf(t int64) time.Time { return time.Unix(0, t).UTC() }
-
-// BaseName returns the last element of a Windows path (after the last
-// backslash or slash), or the whole string when it has none.
-func BaseName(p string) string {
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] == '\\' || p[i] == '/' {
-			return p[i+1:]
-		}
-	}
-	return p
-}
