@@ -192,6 +192,27 @@ func NewDecoder() *Decoder { return &Decoder{buf: make([]byte, 0, imageBufSize)}
 // (ErrTruncated, ErrMalformed, ErrUnknownEvent, ErrPointerSize) with
 // r.ErrField / r.ErrOffset set. It never panics and never allocates.
 func (d *Decoder) Decode(data []byte, id uint16, version uint8, ptrSize int, r *Record) error {
+	// The hot path (every process start) first, without the cursor; it
+	// hands everything else to decode. (This call is all Decode does, so
+	// that it inlines into its caller.)
+	return d.decodeV3Whole(data, id, version, ptrSize, r, true)
+}
+
+// errLeft is what decodeV3Whole returns, without fallback, for a record it
+// leaves to decode (for tests).
+var errLeft = &Error{"left to decode"}
+
+// leave is decodeV3Whole's return for a record it does not take: decode's
+// result with fallback, errLeft without.
+func (d *Decoder) leave(fallback bool, data []byte, id uint16, version uint8, ptrSize int, r *Record) error {
+	if fallback {
+		return d.decode(data, id, version, ptrSize, r)
+	}
+	return errLeft
+}
+
+// decode is Decode field by field through the cursor.
+func (d *Decoder) decode(data []byte, id uint16, version uint8, ptrSize int, r *Record) error {
 	*r = Record{EventID: id, Version: version}
 	if ptrSize != 4 && ptrSize != 8 {
 		return ErrPointerSize
@@ -205,14 +226,14 @@ func (d *Decoder) Decode(data []byte, id uint16, version uint8, ptrSize int, r *
 		case 0, 1, 2:
 			d.startV0(&c, r.Layout)
 		default:
-			d.startV3(&c, r.Layout-3)
+			d.startV3Fields(&c, r.Layout-3)
 		}
 	case EventProcessRundown:
 		r.Layout = min(version, MaxRundownVersion)
 		if r.Layout == 0 {
 			d.startV0(&c, 2)
 		} else {
-			d.startV3(&c, r.Layout-1)
+			d.startV3Fields(&c, r.Layout-1)
 		}
 	case EventProcessStop:
 		r.Layout = min(version, MaxStopVersion)
@@ -249,46 +270,143 @@ func (d *Decoder) startV0(c *cursor, ext uint8) {
 }
 
 // v3Fixed is the size of ProcessRundownArgs_V1's fixed head (ProcessID to
-// ProcessTokenIsElevated), and v3FixedFields its fields.
+// ProcessTokenIsElevated), v3FixedFields its fields and v3Fields all the
+// fields of the layout.
 const (
 	v3Fixed       = 48
 	v3FixedFields = FProcessID | FProcessSequenceNumber | FCreateTime | FParentProcessID |
 		FParentProcessSequenceNumber | FSessionID | FFlags | FTokenElevationType | FTokenIsElevated
+	v3Fields = v3FixedFields | FMandatoryLabel | FImageName | FImageChecksum | FTimeDateStamp |
+		FPackageFullName | FPackageRelativeAppID
 )
 
-// startV3 reads ProcessRundownArgs_V1 (ext 0; ProcessStart v3, rundown v1),
-// ProcessStartArgs_V4 (ext 1, SecurityMitigations) and the assumed v5
-// (ext 2, PartitionID and ProcessMachine).
-func (d *Decoder) startV3(c *cursor, ext uint8) {
-	r := c.r
-	if len(c.b) >= v3Fixed {
-		// The fixed-size head in one bounds check (the hot path: every
-		// process start); the field-by-field reads below only run for
-		// data too short for it, to report which field is missing.
-		p := c.b[:v3Fixed]
-		le := binary.LittleEndian
-		r.ProcessID = le.Uint32(p[0:])
-		r.ProcessSequenceNumber = le.Uint64(p[4:])
-		r.CreateTime = le.Uint64(p[12:])
-		r.ParentProcessID = le.Uint32(p[20:])
-		r.ParentProcessSequenceNumber = le.Uint64(p[24:])
-		r.SessionID = le.Uint32(p[32:])
-		r.Flags = le.Uint32(p[36:])
-		r.TokenElevationType = le.Uint32(p[40:])
-		r.TokenIsElevated = le.Uint32(p[44:])
-		r.Has |= v3FixedFields
-		c.off = v3Fixed
-	} else {
-		r.ProcessID = c.u32(FProcessID)
-		r.ProcessSequenceNumber = c.u64(FProcessSequenceNumber)
-		r.CreateTime = c.u64(FCreateTime)
-		r.ParentProcessID = c.u32(FParentProcessID)
-		r.ParentProcessSequenceNumber = c.u64(FParentProcessSequenceNumber)
-		r.SessionID = c.u32(FSessionID)
-		r.Flags = c.u32(FFlags)
-		r.TokenElevationType = c.u32(FTokenElevationType)
-		r.TokenIsElevated = c.u32(FTokenIsElevated)
+// decodeV3Whole is Decode for ProcessStart v3+ and ProcessRundown v1+
+// (ProcessRundownArgs_V1, ProcessStartArgs_V4 and the assumed v5; any
+// other event or version it leaves to decode) when the
+// data holds the whole layout with a well-formed SID (every record Windows
+// writes): one check for each part of variable size, and the record
+// written once, without the cursor. It leaves to decode (startV3Fields
+// reads field by field and says what is wrong), having changed nothing but
+// the Decoder's buffer, records whose pointer size is wrong, with a part
+// missing or malformed, or longer than any record; without fallback it
+// returns errLeft for them instead.
+func (d *Decoder) decodeV3Whole(b []byte, id uint16, version uint8, ptrSize int, r *Record, fallback bool) error {
+	// ext: 0 ProcessRundownArgs_V1, 1 SecurityMitigations, 2 PartitionID
+	// and ProcessMachine.
+	var layout, ext uint8
+	switch {
+	case id == EventProcessStart && version >= 3:
+		layout = min(version, MaxStartVersion)
+		ext = layout - 3
+	case id == EventProcessRundown && version >= 1:
+		layout = min(version, MaxRundownVersion)
+		ext = layout - 1
+	default:
+		return d.leave(fallback, b, id, version, ptrSize, r)
 	}
+	if ptrSize != 4 && ptrSize != 8 {
+		return d.leave(fallback, b, id, version, ptrSize, r)
+	}
+	// len(b) <= maxUserData: every UTF-16 string in b fits the buffer.
+	if len(b) < v3Fixed+8 || len(b) > maxUserData || cap(d.buf) < imageBufSize {
+		return d.leave(fallback, b, id, version, ptrSize, r)
+	}
+	if b[v3Fixed] != 1 || b[v3Fixed+1] > 15 { // MandatoryLabel: revision, sub-authorities
+		return d.leave(fallback, b, id, version, ptrSize, r)
+	}
+	img := v3Fixed + 8 + 4*int(b[v3Fixed+1]) // ImageName
+	if img > len(b) {
+		return d.leave(fallback, b, id, version, ptrSize, r)
+	}
+	buf, src := d.buf[:imageBufSize], b[img:]
+	// utf16z, with its common case (all ASCII) here: one call less.
+	n, stop := asciiPrefix(buf, src)
+	used := 2*n + 2
+	if stop != stopNUL {
+		var ok bool
+		if n, used, ok = utf16zFrom(buf, src, 2*n, n, stop == stopShort); !ok {
+			return d.leave(fallback, b, id, version, ptrSize, r)
+		}
+	}
+	// ImageChecksum, TimeDateStamp, PackageFullName, PackageRelativeAppId,
+	// then 4*ext bytes: SecurityMitigations; PartitionID, ProcessMachine.
+	t := b[img+used:]
+	if len(t) < 12 {
+		return d.leave(fallback, b, id, version, ptrSize, r)
+	}
+	le := binary.LittleEndian
+	pfn, app := t[8:8:8], t[10:10:10] // both empty: the common case
+	end := 12
+	if le.Uint32(t[8:12]) != 0 {
+		pfnLen := nulUnit(t[8:])
+		if pfnLen < 0 {
+			return d.leave(fallback, b, id, version, ptrSize, r)
+		}
+		appLen := nulUnit(t[10+pfnLen:])
+		if appLen < 0 {
+			return d.leave(fallback, b, id, version, ptrSize, r)
+		}
+		pfn, app = t[8:8+pfnLen:8+pfnLen], t[10+pfnLen:10+pfnLen+appLen:10+pfnLen+appLen]
+		end += pfnLen + appLen
+	}
+	if len(t)-end < 4*int(ext) {
+		return d.leave(fallback, b, id, version, ptrSize, r)
+	}
+	// Every field of r is written below, the ones the layout has not
+	// with zero: cheaper than clearing r first (TestDecodeResetsRecord
+	// checks that nothing is left from the previous record).
+	r.EventID, r.Version, r.Layout, r.Newer, r.PointerSize = id, version, layout, layout != version, uint8(ptrSize)
+	r.Trailing = len(t) - end - 4*int(ext)
+	r.Has = v3Fields
+	r.ExitTime, r.ExitCode, r.HandleCount, r.CommitCharge, r.CommitPeak = 0, 0, 0, 0, 0
+	r.CPUCycleCount, r.ReadOperationCount, r.WriteOperationCount = 0, 0, 0
+	r.ReadTransferKiloBytes, r.WriteTransferKiloBytes, r.HardFaultCount = 0, 0, 0
+	r.SecurityMitigations, r.PartitionID, r.ProcessMachine = 0, 0, 0
+	r.ErrField, r.ErrOffset = 0, 0
+	p := b[:v3Fixed]
+	r.ProcessID = le.Uint32(p[0:])
+	r.ProcessSequenceNumber = le.Uint64(p[4:])
+	r.CreateTime = le.Uint64(p[12:])
+	r.ParentProcessID = le.Uint32(p[20:])
+	r.ParentProcessSequenceNumber = le.Uint64(p[24:])
+	r.SessionID = le.Uint32(p[32:])
+	r.Flags = le.Uint32(p[36:])
+	r.TokenElevationType = le.Uint32(p[40:])
+	r.TokenIsElevated = le.Uint32(p[44:])
+	r.MandatoryLabel = b[v3Fixed:img:img]
+	r.ImageName = buf[:n:n]
+	r.ImageChecksum = le.Uint32(t[0:])
+	r.TimeDateStamp = le.Uint32(t[4:])
+	r.PackageFullName = pfn
+	r.PackageRelativeAppID = app
+	if ext >= 1 {
+		r.SecurityMitigations = le.Uint32(t[end:])
+		r.Has |= FSecurityMitigations
+		if ext >= 2 {
+			r.PartitionID = le.Uint16(t[end+4:])
+			r.ProcessMachine = le.Uint16(t[end+6:])
+			r.Has |= FPartitionID | FProcessMachine
+		}
+	}
+	return nil
+}
+
+// startV3Fields reads ProcessRundownArgs_V1 (ext 0; ProcessStart v3,
+// rundown v1), ProcessStartArgs_V4 (ext 1, SecurityMitigations) and the
+// assumed v5 (ext 2, PartitionID and ProcessMachine) field by field, for
+// data that decodeV3Whole does not take: it stops at the first field that
+// is missing or malformed.
+func (d *Decoder) startV3Fields(c *cursor, ext uint8) {
+	r := c.r
+	r.ProcessID = c.u32(FProcessID)
+	r.ProcessSequenceNumber = c.u64(FProcessSequenceNumber)
+	r.CreateTime = c.u64(FCreateTime)
+	r.ParentProcessID = c.u32(FParentProcessID)
+	r.ParentProcessSequenceNumber = c.u64(FParentProcessSequenceNumber)
+	r.SessionID = c.u32(FSessionID)
+	r.Flags = c.u32(FFlags)
+	r.TokenElevationType = c.u32(FTokenElevationType)
+	r.TokenIsElevated = c.u32(FTokenIsElevated)
 	r.MandatoryLabel = c.sid(FMandatoryLabel)
 	r.ImageName = c.utf16(FImageName, d.buf[:0])
 	r.ImageChecksum = c.u32(FImageChecksum)
@@ -416,15 +534,25 @@ func (c *cursor) utf16Raw(f Field) []byte {
 		return nil
 	}
 	b := c.b[c.off:]
+	i := nulUnit(b)
+	if i < 0 {
+		c.fail(f, ErrTruncated)
+		return nil
+	}
+	c.off += i + 2
+	c.r.Has |= f
+	return b[:i:i]
+}
+
+// nulUnit returns the byte offset of the first NUL code unit of the
+// UTF-16LE b, or -1 (a last odd byte is not a unit).
+func nulUnit(b []byte) int {
 	for i := 0; i+1 < len(b); i += 2 {
-		if b[i] == 0 && b[i+1] == 0 {
-			c.off += i + 2
-			c.r.Has |= f
-			return b[:i:i]
+		if b[i]|b[i+1] == 0 {
+			return i
 		}
 	}
-	c.fail(f, ErrTruncated)
-	return nil
+	return -1
 }
 
 // utf16 converts a NUL-terminated UTF-16LE string to UTF-8 into buf, the
@@ -435,52 +563,17 @@ func (c *cursor) utf16(f Field, buf []byte) []byte {
 		return nil
 	}
 	b := c.b[c.off:]
-	n := len(b) &^ 1
-	if n/2*3 > cap(buf) {
+	if len(b)/2*3 > cap(buf) {
 		return c.utf16Slow(f, nil)
 	}
-	buf = buf[:cap(buf)]
-	// Eight ASCII code units at a time: the common case (an NT path).
-	// The loop walks shrinking slices so that each step has one bounds
-	// check for the input and one for the output.
-	le := binary.LittleEndian
-	in, out := b[:n], buf
-	for len(in) >= 16 && len(out) >= 8 {
-		lo, hi := le.Uint64(in), le.Uint64(in[8:16])
-		// Every unit below 0x80, then (so no lane carries) every unit
-		// non-zero: unit+0x7f sets the lane's bit 7.
-		if (lo|hi)&0xff80ff80ff80ff80 != 0 ||
-			(lo+0x007f007f007f007f)&(hi+0x007f007f007f007f)&0x0080008000800080 != 0x0080008000800080 {
-			break // a non-ASCII or a NUL code unit among the eight
-		}
-		le.PutUint64(out, packASCII(lo)|packASCII(hi)<<32)
-		in, out = in[16:], out[8:]
+	n, used, ok := utf16z(buf[:cap(buf)], b)
+	if !ok {
+		c.fail(f, ErrTruncated)
+		return nil
 	}
-	i, j := n-len(in), len(buf)-len(out)
-	for ; i < n; i += 2 {
-		u := uint32(b[i]) | uint32(b[i+1])<<8
-		if u < 0x80 {
-			if u == 0 {
-				c.off += i + 2
-				c.r.Has |= f
-				return buf[:j:j]
-			}
-			buf[j] = byte(u)
-			j++
-			continue
-		}
-		var r uint32
-		r, i = utf16Rune(b, i, u)
-		j += len(appendRune(buf[j:j], r))
-	}
-	c.fail(f, ErrTruncated)
-	return nil
-}
-
-// packASCII packs four 16-bit lanes holding bytes into the low 32 bits.
-func packASCII(w uint64) uint64 {
-	w = (w | w>>8) & 0x0000ffff0000ffff
-	return (w | w>>16) & 0xffffffff
+	c.off += used
+	c.r.Has |= f
+	return buf[:n:n]
 }
 
 // utf16Slow is utf16 appending to dst, for data longer than any record.
@@ -503,36 +596,6 @@ func (c *cursor) utf16Slow(f Field, dst []byte) []byte {
 	}
 	c.fail(f, ErrTruncated)
 	return nil
-}
-
-// utf16Rune returns the code point of the unit u (>= 0x80) at b[i:], and
-// the index of the last unit it used: a surrogate pair is one rune, an
-// unpaired surrogate U+FFFD.
-func utf16Rune(b []byte, i int, u uint32) (uint32, int) {
-	switch {
-	case u >= 0xd800 && u < 0xdc00:
-		if i+3 < len(b) {
-			if l := uint32(b[i+2]) | uint32(b[i+3])<<8; l >= 0xdc00 && l < 0xe000 {
-				return 0x10000 + (u-0xd800)<<10 + (l - 0xdc00), i + 2
-			}
-		}
-		return 0xfffd, i
-	case u >= 0xdc00 && u < 0xe000:
-		return 0xfffd, i
-	}
-	return u, i
-}
-
-// appendRune appends the UTF-8 form of r (a valid, non-surrogate code
-// point >= 0x80).
-func appendRune(dst []byte, r uint32) []byte {
-	switch {
-	case r < 0x800:
-		return append(dst, byte(0xc0|r>>6), byte(0x80|r&0x3f))
-	case r < 0x10000:
-		return append(dst, byte(0xe0|r>>12), byte(0x80|r>>6&0x3f), byte(0x80|r&0x3f))
-	}
-	return append(dst, byte(0xf0|r>>18), byte(0x80|r>>12&0x3f), byte(0x80|r>>6&0x3f), byte(0x80|r&0x3f))
 }
 
 // ansi returns a NUL-terminated 8-bit string's bytes without the NUL.
