@@ -5,10 +5,10 @@
 //	... // give p to the detector as its detect.Sink
 //	err = p.Close(ctx)            // delivers or spools what is left
 //
-// Publisher is a detect.Sink: the engine's call encodes the violation as an
-// ECS-shaped JSON alert (package stream/alert) into a preallocated buffer
-// and hands it through a bounded queue to one publishing goroutine, so the
-// engine never blocks. Alerts go to prefix.violations.<host>.<rule id> with
+// Publisher is a detect.Sink: the engine's call copies the violation into a
+// preallocated queue slot and hands it through a bounded queue to one
+// publishing goroutine, so the engine never blocks; that goroutine encodes
+// it as an ECS-shaped JSON alert (package stream/alert). Alerts go to prefix.violations.<host>.<rule id> with
 // the header Nats-Msg-Id set to the violation's dedupe key, over core NATS
 // (receipt confirmed by a PING/PONG round) or into a JetStream stream
 // (receipt confirmed by its acks, decoded; the stream drops duplicates).

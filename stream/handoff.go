@@ -62,6 +62,26 @@ func (r *slotRing) pop() *item {
 	return it
 }
 
+// popInto moves the oldest items, as many as dst holds or the ring has,
+// into dst in order and returns how many: one store to the shared index
+// for all of them. Consumer only.
+func (r *slotRing) popInto(dst []*item) int {
+	h := r.head.Load()
+	if r.tail-h < uint64(len(dst)) {
+		r.tail = r.next.Load()
+	}
+	n := int(min(r.tail-h, uint64(len(dst))))
+	for i := range n {
+		at := (h + uint64(i)) & r.mask
+		dst[i] = r.slots[at]
+		r.slots[at] = nil
+	}
+	if n > 0 {
+		r.head.Store(h + uint64(n))
+	}
+	return n
+}
+
 // len is how many items the ring holds; safe from any goroutine (a
 // snapshot).
 func (r *slotRing) len() int {

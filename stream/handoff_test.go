@@ -65,3 +65,46 @@ func TestSlotRingCapacity(t *testing.T) {
 		}
 	}
 }
+
+// TestSlotRingPopInto: batches come out oldest first, as many as the
+// destination holds or the ring has, and free exactly that many places.
+func TestSlotRingPopInto(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		pushed, dst int
+		batches     []int
+	}{
+		{"empty", 0, 4, []int{0}},
+		{"fewer than a batch", 3, 4, []int{3, 0}},
+		{"exact batches", 8, 4, []int{4, 4, 0}},
+		{"a partial last batch", 10, 4, []int{4, 4, 2, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newSlotRing(16)
+			items := make([]item, tc.pushed)
+			for i := range items {
+				items[i].Key = uint64(i)
+				if !r.push(&items[i]) {
+					t.Fatalf("push %d refused", i)
+				}
+			}
+			dst := make([]*item, tc.dst)
+			next := uint64(0)
+			for b, want := range tc.batches {
+				n := r.popInto(dst)
+				if n != want {
+					t.Fatalf("batch %d: %d items, want %d", b, n, want)
+				}
+				for _, it := range dst[:n] {
+					if it.Key != next {
+						t.Fatalf("batch %d: item %d, want %d", b, it.Key, next)
+					}
+					next++
+				}
+				if r.len() != tc.pushed-int(next) {
+					t.Fatalf("after batch %d: len %d, want %d", b, r.len(), tc.pushed-int(next))
+				}
+			}
+		})
+	}
+}

@@ -25,8 +25,28 @@ func (p *Publisher) process() {
 		if it == nil {
 			return
 		}
+		if !p.encode(it) {
+			p.release(it)
+			continue
+		}
 		p.accept(it)
 	}
+}
+
+// encode turns a queue slot's violation into its subject and its alert
+// document, truncated to fit the server's max payload; false when it
+// cannot fit even so (counted as oversized and dropped).
+func (p *Publisher) encode(it *item) bool {
+	v := &it.v
+	b := appendViolationSubject(it.Buf[:0], p.prefix, v.Host, v.Rule.ID())
+	it.SubjLen = len(b)
+	var fits bool
+	it.Buf, fits = p.fit.encode(b, v)
+	it.Key = v.DedupeKey
+	if !fits {
+		p.dropped.Add(1) // after fit counted it oversized: Stats never shows more drops than it explains
+	}
+	return fits
 }
 
 // sleep reports whether the goroutine may block: nothing is waiting that
@@ -295,9 +315,9 @@ func (p *Publisher) returnFree() {
 	if len(p.toFree) == 0 {
 		return
 	}
-	p.prodMu.Lock()
-	p.free = append(p.free, p.toFree...)
-	p.prodMu.Unlock()
+	for _, it := range p.toFree {
+		p.free.push(it) // has room: it holds every slot
+	}
 	clear(p.toFree)
 	p.toFree = p.toFree[:0]
 	select {
@@ -428,7 +448,9 @@ func (p *Publisher) shutdown() {
 	p.trouble(nats.ErrDisconnected, false)
 	p.retries-- // not a retry
 	for it := p.pending.pop(); it != nil; it = p.pending.pop() {
-		p.spool(it)
+		if p.encode(it) {
+			p.spool(it)
+		}
 		p.release(it)
 	}
 	p.returnFree()

@@ -47,8 +47,10 @@ type Stats struct {
 	Connected bool
 }
 
-// item is one encoded violation: Buf holds the subject then the payload
-// (the spool record it was read from, when fromSpool).
+// item is one violation on its way: v is the engine's violation as the
+// engine's call copied it (queue slots only), Buf its subject then its
+// payload once the publishing goroutine encoded it (the spool record it
+// was read from, when fromSpool).
 type item struct {
 	spool.Record
 	hex       [16]byte // key in hex, the Nats-Msg-Id header while sending
@@ -57,15 +59,53 @@ type item struct {
 	fromSpool bool
 	acked     bool
 	rejected  bool
+
+	v       detect.Violation     // the slot's copy; its slices point into the two below
+	spawned []string             // backing of v.Evidence.Spawned, reused
+	folded  []detect.FoldedValue // backing of v.Evidence.Folded, reused
 }
 
+// take copies v into the slot, which owns the copy: the engine may reuse
+// whatever v points to once its call returns. The slices are copied into
+// arrays the slot keeps from one violation to the next (grown, once, only
+// when too small); strings are immutable and shared. The copy keeps its
+// strings alive until the slot is reused, at most one violation's per
+// slot.
+func (it *item) take(v *detect.Violation) {
+	it.v = *v
+	ev := &it.v.Evidence
+	ev.Spawned, ev.Folded = nil, nil
+	if n := len(v.Evidence.Spawned); n > 0 {
+		if cap(it.spawned) < n {
+			it.spawned = make([]string, 0, max(n, minSpawned))
+		}
+		it.spawned = append(it.spawned[:0], v.Evidence.Spawned...)
+		ev.Spawned = it.spawned
+	}
+	if n := len(v.Evidence.Folded); n > 0 {
+		if cap(it.folded) < n {
+			it.folded = make([]detect.FoldedValue, 0, max(n, minFolded))
+		}
+		it.folded = append(it.folded[:0], v.Evidence.Folded...)
+		ev.Folded = it.folded
+	}
+}
+
+// minSpawned and minFolded size a slot's arrays for the slices of a
+// violation the first time it needs them: the engine lists at most 8
+// spawned processes and 16 folded values, so one allocation is the last.
+const (
+	minSpawned = 8
+	minFolded  = 16
+)
+
 // Publisher publishes violations to NATS. It implements detect.Sink: the
-// engine's call encodes the violation into an owned buffer and hands it to
-// the publishing goroutine through a bounded queue, never blocking; a full
-// queue drops (counted). The publishing goroutine sends, awaits
-// acknowledgements (its confirmer: core NATS or JetStream), and while NATS
-// cannot be reached keeps violations in the spool, which it drains in
-// order once it can.
+// engine's call copies the violation into a queue slot and hands it to the
+// publishing goroutine through a bounded queue, never blocking; a full
+// queue drops (counted). The publishing goroutine encodes (fitted to the
+// server's max payload), sends, awaits acknowledgements (its confirmer:
+// core NATS or JetStream), and while NATS cannot be reached keeps
+// violations in the spool, which it drains in order once it can.
 type Publisher struct {
 	cfg    Config
 	log    zerolog.Logger
@@ -80,21 +120,62 @@ type Publisher struct {
 	loopState
 }
 
-// intake is the engine side: slots move free -> (the engine's call
-// encodes) -> pending -> the publishing goroutine -> free. pending is a
-// lock-free ring; free is a stack under prodMu (last released, first
-// reused: its buffer is still in the cache), refilled in batches. prodMu
-// also serialises several engines, and Close. wake is poked only when the
-// publishing goroutine said it sleeps.
+// intake is the engine side: slots move free -> (the engine's call copies
+// the violation in) -> pending -> the publishing goroutine (encodes,
+// sends) -> free. Both are lock-free single-producer, single-consumer
+// rings: the engine side consumes free and produces pending, the
+// publishing goroutine the reverse, so neither ever waits for the other.
+// prodMu serialises the engine side (several engines, and Close) in one
+// short critical section per call; the publishing goroutine takes it only
+// for Stats. The engine side takes free slots a batch at a time (one
+// store to the ring per batch, not per call) into taken. wake is poked
+// only when the publishing goroutine said it sleeps. The fields the engine
+// writes on every call have cache lines of their own.
 type intake struct {
+	_        [cacheLine]byte
 	prodMu   sync.Mutex
-	closed   bool    // under prodMu
-	free     []*item // under prodMu
+	closed   bool   // under prodMu
+	received uint64 // under prodMu
+	taken    freeBatch
 	pending  *slotRing
+	free     *slotRing
+	_        [cacheLine]byte
 	sleeping atomic.Bool
-	received atomic.Uint64
-	fit      payloadFit // alerts cut to the server's max payload (fit.go)
-	dropped  atomic.Uint64
+	fit      payloadFit    // alerts cut to the server's max payload (fit.go)
+	dropped  atomic.Uint64 // queue full, closed, or oversized (also counted in fit)
+}
+
+// freeBatch holds the free slots the engine side took off the free ring
+// and has not used yet, oldest first (under prodMu).
+type freeBatch struct {
+	slots [freeBatchSize]*item
+	next  int // slots[next:n] are free
+	n     int
+}
+
+// freeBatchSize is how many free slots the engine side takes at once.
+const freeBatchSize = 32
+
+// slot returns a free slot, nil when none is left.
+func (in *intake) slot() *item {
+	b := &in.taken
+	if b.next == b.n {
+		b.next, b.n = 0, in.free.popInto(b.slots[:])
+		if b.n == 0 {
+			return nil
+		}
+	}
+	it := b.slots[b.next]
+	b.slots[b.next] = nil
+	b.next++
+	return it
+}
+
+// freeSlots is how many slots are free (a snapshot).
+func (in *intake) freeSlots() int {
+	in.prodMu.Lock()
+	defer in.prodMu.Unlock()
+	return in.free.len() + in.taken.n - in.taken.next
 }
 
 // signals wake the publishing goroutine or report back from it.
@@ -175,7 +256,7 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 		prefix: cfg.SubjectPrefix,
 		t0:     time.Now(),
 	}
-	p.free = make([]*item, 0, cfg.QueueSize)
+	p.free = newSlotRing(cfg.QueueSize)
 	p.toFree = make([]*item, 0, cfg.QueueSize)
 	p.pending = newSlotRing(cfg.QueueSize)
 	p.wake = make(chan struct{}, 1)
@@ -188,7 +269,7 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 	for i := 0; i < cfg.QueueSize; i++ {
 		it := &item{}
 		it.Buf = slab[i*itemBufSize : i*itemBufSize : (i+1)*itemBufSize]
-		p.free = append(p.free, it)
+		p.free.push(it)
 	}
 	if cfg.SpoolDir != "" {
 		s, err := spool.Open(cfg.SpoolDir, cfg.SpoolMaxBytes)
@@ -241,43 +322,25 @@ func (p *Publisher) poke() {
 	}
 }
 
-// Violation encodes v and queues it for publishing. It never blocks and,
-// once the queue slots have their buffers, does not allocate; when the
-// queue is full, or after Close, v is dropped and counted. It is safe for
-// concurrent use by several engines.
+// Violation copies v into a queue slot for the publishing goroutine,
+// which encodes and publishes it. It never blocks and, once the slots
+// have their arrays, does not allocate; when the queue is full, or after
+// Close, v is dropped and counted (as is, later, an alert too large for
+// the server even truncated). It is safe for concurrent use by several
+// engines.
 func (p *Publisher) Violation(v *detect.Violation) {
-	p.received.Add(1)
 	p.prodMu.Lock()
+	p.received++
 	var it *item
-	if n := len(p.free); n > 0 && !p.closed {
-		it = p.free[n-1]
-		p.free = p.free[:n-1]
+	if !p.closed {
+		it = p.slot()
 	}
-	p.prodMu.Unlock()
 	if it == nil {
-		p.dropped.Add(1)
-		return
-	}
-
-	b := appendViolationSubject(it.Buf[:0], p.prefix, v.Host, v.Rule.ID())
-	it.SubjLen = len(b)
-	var fits bool
-	it.Buf, fits = p.fit.encode(b, v) // truncated to the server's max payload
-	it.Key = v.DedupeKey
-	if !fits { // too large even truncated: a counted drop
-		p.prodMu.Lock()
-		p.free = append(p.free, it)
 		p.prodMu.Unlock()
 		p.dropped.Add(1)
 		return
 	}
-
-	p.prodMu.Lock()
-	if p.closed { // closed while encoding: the publishing goroutine may be gone
-		p.prodMu.Unlock()
-		p.dropped.Add(1)
-		return // the slot is not needed any more
-	}
+	it.take(v)
 	p.pending.push(it) // has room: it holds every slot
 	p.prodMu.Unlock()
 	// The publishing goroutine sets sleeping, then looks at pending once
@@ -289,8 +352,11 @@ func (p *Publisher) Violation(v *detect.Violation) {
 
 // Stats returns a snapshot of the publisher's counters.
 func (p *Publisher) Stats() Stats {
+	p.prodMu.Lock()
+	received := p.received
+	p.prodMu.Unlock()
 	return Stats{
-		Violations:   p.received.Load(),
+		Violations:   received,
 		Published:    p.sPublished.Load(),
 		Dropped:      p.dropped.Load(),
 		Rejected:     p.sRejected.Load(),
@@ -336,7 +402,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 func (p *Publisher) ViolationWait(ctx context.Context, v *detect.Violation) error {
 	for {
 		p.prodMu.Lock()
-		n, closed := len(p.free), p.closed
+		n, closed := p.free.len()+p.taken.n-p.taken.next, p.closed
 		p.prodMu.Unlock()
 		if n > 0 || closed {
 			p.Violation(v)

@@ -432,9 +432,10 @@ func TestSpoolFullDropsOldest(t *testing.T) {
 	}
 }
 
-// TestViolationDoesNotAllocate: the engine's call encodes into a queue slot
-// and hands it off without allocating (measured while the publishing
-// goroutine spools to disk, which does not allocate either).
+// TestViolationDoesNotAllocate: the engine's call copies the violation
+// (its Spawned list too) into a queue slot and hands it off without
+// allocating, and the publishing goroutine encodes and spools it to disk
+// without allocating either (AllocsPerRun counts the whole process).
 func TestViolationDoesNotAllocate(t *testing.T) {
 	if testing.Short() {
 		t.Skip()
@@ -455,5 +456,67 @@ func TestViolationDoesNotAllocate(t *testing.T) {
 	})
 	if allocs >= 0.5 {
 		t.Errorf("%.2f allocations per Violation", allocs)
+	}
+}
+
+// TestSlotOwnsItsCopy: a queue slot's copy of a violation does not share
+// the engine's arrays (the engine may reuse them once its call returns),
+// and once a slot has its arrays, taking another violation does not
+// allocate.
+func TestSlotOwnsItsCopy(t *testing.T) {
+	cases := []struct {
+		name            string
+		spawned, folded int
+	}{
+		{"no lists", 0, 0},
+		{"spawned", 2, 0},
+		{"folded", 0, 3},
+		{"both, beyond the initial sizes", minSpawned + 1, minFolded + 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := violation(1)
+			v.Evidence.Spawned = make([]string, c.spawned)
+			for i := range v.Evidence.Spawned {
+				v.Evidence.Spawned[i] = fmt.Sprintf("child%d.exe", i)
+			}
+			v.Evidence.Folded = make([]detect.FoldedValue, c.folded)
+			for i := range v.Evidence.Folded {
+				v.Evidence.Folded[i] = detect.FoldedValue{Image: fmt.Sprintf("img%d", i), Count: uint32(i + 1)}
+			}
+			want := *v
+			want.Evidence.Spawned = append([]string(nil), v.Evidence.Spawned...)
+			want.Evidence.Folded = append([]detect.FoldedValue(nil), v.Evidence.Folded...)
+			var it item
+			it.take(v)
+			// The engine reuses everything it handed over.
+			for i := range v.Evidence.Spawned {
+				v.Evidence.Spawned[i] = "reused"
+			}
+			for i := range v.Evidence.Folded {
+				v.Evidence.Folded[i] = detect.FoldedValue{Image: "reused"}
+			}
+			*v = detect.Violation{}
+			got := &it.v
+			if got.DedupeKey != want.DedupeKey || got.Message != want.Message || got.Process != want.Process {
+				t.Fatalf("copy %+v, want %+v", *got, want)
+			}
+			if len(got.Evidence.Spawned) != c.spawned || len(got.Evidence.Folded) != c.folded {
+				t.Fatalf("copy has %d spawned, %d folded; want %d, %d", len(got.Evidence.Spawned), len(got.Evidence.Folded), c.spawned, c.folded)
+			}
+			for i, s := range got.Evidence.Spawned {
+				if s != want.Evidence.Spawned[i] {
+					t.Errorf("spawned[%d] = %q, want %q", i, s, want.Evidence.Spawned[i])
+				}
+			}
+			for i, f := range got.Evidence.Folded {
+				if f != want.Evidence.Folded[i] {
+					t.Errorf("folded[%d] = %+v, want %+v", i, f, want.Evidence.Folded[i])
+				}
+			}
+			if allocs := testing.AllocsPerRun(100, func() { it.take(&want) }); allocs != 0 {
+				t.Errorf("%.1f allocations taking a violation into a warm slot", allocs)
+			}
+		})
 	}
 }

@@ -12,4 +12,10 @@
 // template instance with one Event/System/EventID, the ID a plain
 // substitution) is not expanded; anything the check cannot judge is
 // parsed in full (filter.go; TestEvtxFilterCorpus compares both paths).
+// The records kept are decoded by our own binary-XML decoder, which
+// mirrors the library's parse and expansion with value types and fills
+// each record's fields straight from the chunk (decode.go); a chunk it
+// does not mirror exactly is declined and parsed by the library
+// (TestDecoderCorpus, TestDecoderMutation and FuzzEvtxDecode compare
+// both).
 package evtx

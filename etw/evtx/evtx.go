@@ -60,11 +60,12 @@ const (
 // counterparts are (same field names). It implements Reader.
 //
 // It reads the file front to back (no seeking, so a gzip-compressed EVTX
-// works too), one 64 KiB chunk at a time, and parses each chunk with
-// www.velocidex.com/golang/evtx. Before the library sees a chunk, the
-// reader walks its records (magic, size, trailing size copy) and checks
-// every record's binary XML against the work the library would do (see
-// binxmlCheck). A truncated chunk yields the records that fit; a damaged
+// works too), one 64 KiB chunk at a time, and parses each chunk as
+// www.velocidex.com/golang/evtx does: with our own decoder (decode.go),
+// or, for a chunk the decoder declines, with the library. Before either
+// sees a chunk, the reader walks its records (magic, size, trailing size
+// copy) and checks every record's binary XML against the work the
+// library would do (see binxmlCheck). A truncated chunk yields the records that fit; a damaged
 // record ends its chunk's walk; a record too costly to parse is blanked.
 // All of these are skipped, counted and reported with the record number.
 //
@@ -125,6 +126,16 @@ type Reader struct {
 	want       map[uint32]struct{}
 	fullParse  bool
 	unexpanded int64 // records the filter spared the library
+
+	// Our own binary XML decoder (decode.go), in place of the library's
+	// parse for the chunks it does not decline: when decoded, the
+	// current chunk's records are drecs (parallel to ids) rather than
+	// records. noDecode switches it off (every chunk to the library, for
+	// tests).
+	dec      decoder
+	drecs    []decRecord
+	decoded  bool
+	noDecode bool
 }
 
 type evtxRecordSpan struct {
@@ -165,12 +176,20 @@ func (e *Reader) Next(ev *etw.Event) error {
 		}
 	}
 	for {
-		for e.pos < len(e.records) {
-			rec, id := e.records[e.pos], e.ids[e.pos]
-			e.records[e.pos] = nil
+		for e.pos < len(e.ids) {
+			id := e.ids[e.pos]
+			var emit bool
+			var reason string
+			if e.decoded {
+				emit, reason = e.mapDecoded(&e.drecs[e.pos], ev)
+			} else {
+				rec := e.records[e.pos]
+				e.records[e.pos] = nil
+				emit, reason = e.mapRecord(rec, ev)
+			}
 			e.pos++
 			e.m.Stats.Records++
-			if emit, reason := e.mapRecord(rec, ev); reason != "" {
+			if reason != "" {
 				e.report(id, reason)
 			} else if emit {
 				e.m.Stats.Events++
@@ -195,6 +214,21 @@ func (e *Reader) mapRecord(rec *libevtx.EventRecord, ev *etw.Event) (emit bool, 
 		return false, "record has no Event/System element"
 	}
 	return e.mapRecordAny(rec.Event, ev)
+}
+
+// mapDecoded maps one record the decoder filled (fillEvtx's result for
+// the library's tree of it), as mapRecordAny does.
+func (e *Reader) mapDecoded(d *decRecord, ev *etw.Event) (emit bool, reason string) {
+	defer func() {
+		if p := recover(); p != nil {
+			emit, reason = false, fmt.Sprintf("unreadable record: %v", p)
+		}
+	}()
+	if !d.ok {
+		ev.Reset()
+		return false, "record has no Event/System element"
+	}
+	return e.m.Map(&d.rec, ev)
 }
 
 // mapRecordAny maps a record's tree as the library returns it; a panic
@@ -323,8 +357,8 @@ func (e *Reader) ioErr(err error) error {
 
 // nextChunk reads, checks and parses the next chunk into e.records.
 func (e *Reader) nextChunk() error {
-	e.records, e.ids, e.pos = e.records[:0], e.ids[:0], 0
-	for !e.done && len(e.records) == 0 {
+	e.records, e.ids, e.pos, e.decoded = e.records[:0], e.ids[:0], 0, false
+	for !e.done && len(e.ids) == 0 {
 		n, err := io.ReadFull(e.r, e.buf)
 		switch {
 		case err == io.EOF:
@@ -489,6 +523,25 @@ func (e *Reader) parseChunk(n int) {
 	}
 	if !e.fullParse {
 		e.filterChunk()
+	}
+	e.decoded = !e.noDecode && e.dec.decodeChunk(buf, e.walk, e.fullParse, &e.drecs)
+	if e.decoded {
+		// Decoded: the library's parse would give every record (the walk
+		// checked their magic), so the records map as below.
+		for _, w := range e.walk {
+			e.lastID = w.id
+			switch {
+			case w.reject != "":
+				e.m.Stats.Records++
+				e.report(w.id, w.reject)
+			case w.filtered && !e.fullParse:
+				e.m.Stats.Records++
+				e.unexpanded++
+			default:
+				e.ids = append(e.ids, w.id)
+			}
+		}
+		return
 	}
 	// Parse with the library: the header we hand it lists exactly the
 	// records walked.

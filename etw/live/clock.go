@@ -105,6 +105,11 @@ func (k *liveClock) note(t, m int64) int64 {
 	return 0
 }
 
+// ahead reports whether note may move the clock for an event dated t taken
+// at m: it is ahead of the clock, or the first after rebase. When not,
+// note would return 0 and change nothing, so the consumer skips the call.
+func (k *liveClock) ahead(t, m int64) bool { return t-m > k.cur || k.resync.Load() }
+
 // flush publishes what note moved.
 func (k *liveClock) flush() {
 	if k.dirty {

@@ -40,10 +40,12 @@ const procTableMin = 1024
 //
 // It is an open-addressed table (linear probing, deletion by backward
 // shift, so no tombstones) of at least twice as many slots as entries: a
-// lookup is a multiply, a shift and, mostly, one slot. It doubles while
-// it holds more than half its slots, up to twice the bound, so it
-// allocates only while it grows. Owned by the consumer goroutine; only the
-// eviction counter is read elsewhere.
+// lookup is a multiply, a shift and, mostly, one slot. It doubles when it
+// would hold more than a quarter of its slots, as long as that keeps it
+// within twice the bound (short probe runs), and in any case when it
+// would hold more than half of them; so it allocates only while it grows.
+// Owned by the consumer goroutine; only the eviction counter is read
+// elsewhere.
 type procTable struct {
 	max   int
 	n     int
@@ -78,7 +80,8 @@ func (t *procTable) resize(size int) {
 }
 
 // home is pid's first slot (Fibonacci hashing: PIDs are multiples of 4).
-func (t *procTable) home(pid uint32) uint32 { return (pid * 0x9E3779B1) >> t.shift }
+// (shift is below 32: the mask spares the compiler's check for larger.)
+func (t *procTable) home(pid uint32) uint32 { return (pid * 0x9E3779B1) >> (t.shift & 31) }
 
 // find returns the slot holding pid, or the empty slot where it would go,
 // and whether it was found.
@@ -111,6 +114,21 @@ func (t *procTable) get(pid uint32) (procEntry, bool) {
 	return procEntry{}, false
 }
 
+// lookup returns pid's entry in place, and its slot (for delAt), or nil:
+// valid until the table next changes.
+func (t *procTable) lookup(pid uint32) (*procEntry, uint32) {
+	mask := uint32(len(t.slots) - 1)
+	for i := t.home(pid); ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if !s.used {
+			return nil, 0
+		}
+		if s.pid == pid {
+			return &s.procEntry, i
+		}
+	}
+}
+
 func (t *procTable) put(pid uint32, e procEntry) {
 	if pid == 4 && e.image == "" {
 		e.image = "System"
@@ -122,10 +140,11 @@ func (t *procTable) put(pid uint32, e procEntry) {
 	}
 	if t.n >= t.max {
 		t.evict()
-	} else if 2*(t.n+1) > len(t.slots) {
+	} else if 2*(t.n+1) > len(t.slots) || (4*(t.n+1) > len(t.slots) && len(t.slots) <= t.max) {
 		t.resize(2 * len(t.slots))
 	} else {
-		t.slots[i] = procSlot{pid: pid, used: true, procEntry: e}
+		s := &t.slots[i]
+		s.pid, s.used, s.procEntry = pid, true, e
 		t.n++
 		return
 	}
@@ -150,6 +169,14 @@ func (t *procTable) del(pid uint32) {
 		return
 	}
 	if i, ok := t.find(pid); ok {
+		t.remove(i)
+	}
+}
+
+// delAt removes the entry at slot i (lookup's, the table unchanged since)
+// unless it is PID 4's, as del does.
+func (t *procTable) delAt(i uint32) {
+	if t.slots[i].pid != 4 {
 		t.remove(i)
 	}
 }

@@ -29,7 +29,13 @@ func TestProcTableModel(t *testing.T) {
 			for op := 0; op < c.ops; op++ {
 				pid := uint32(4 * rng.Intn(c.pids))
 				if c.delEvery > 0 && op%c.delEvery == 0 {
-					tb.del(pid)
+					// Half the deletes by lookup and delAt, as the
+					// consumer's exits do.
+					if op%(2*c.delEvery) == 0 {
+						tb.del(pid)
+					} else if e, i := tb.lookup(pid); e != nil {
+						tb.delAt(i)
+					}
 					if pid != 4 {
 						delete(model, pid)
 					}
@@ -70,6 +76,9 @@ func TestProcTableModel(t *testing.T) {
 			if tb.len() > c.max {
 				t.Errorf("len %d over the bound %d", tb.len(), c.max)
 			}
+			if n := len(tb.slots); n > max(procTableMin, 2*c.max) || 2*tb.len() > n {
+				t.Errorf("%d slots for %d entries, bound %d", n, tb.len(), c.max)
+			}
 		})
 	}
 }
@@ -82,6 +91,14 @@ func checkProcTable(t *testing.T, tb *procTable, model map[uint32]procEntry) {
 	for p, want := range model {
 		if got, ok := tb.get(p); !ok || got != want {
 			t.Fatalf("PID %d: got %+v %v, want %+v", p, got, ok, want)
+		}
+		if e, i := tb.lookup(p); e == nil || *e != want || &tb.slots[i].procEntry != e {
+			t.Fatalf("PID %d: lookup %+v at %d, want %+v", p, e, i, want)
+		}
+	}
+	for p := uint32(2); p < 400; p += 4 { // PIDs the model never has
+		if e, _ := tb.lookup(p); e != nil {
+			t.Fatalf("PID %d: lookup found %+v", p, *e)
 		}
 	}
 	pids := tb.pids()

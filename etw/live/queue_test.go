@@ -53,6 +53,83 @@ func TestQueueFIFOAndDrops(t *testing.T) {
 	}
 }
 
+// TestQueueTake: take hands the consumer the slot's event itself and
+// puts the spare in its place; the producer's next lap writes into the
+// spare, never into a taken event; the freed slots reach the producer in
+// groups (publishMask+1), and all of them once the ring is seen empty.
+func TestQueueTake(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		capacity int
+		every    int // take every every-th event, Discard the others
+	}{
+		{"small ring, take all", 8, 1},
+		{"small ring, take every other", 8, 2},
+		{"publish groups of 64", 1024, 1},
+		{"publish groups of 64, mixed", 1024, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			q, _ := NewQueue(c.capacity)
+			n := q.Cap()
+			group := int(q.publishMask) + 1
+			kept := map[*etw.Event]uint32{} // taken event -> its PID
+			pid := uint32(0)
+			for lap := 0; lap < 3; lap++ {
+				for i := 0; i < n; i++ {
+					pid++
+					ev := etw.Event{Kind: etw.KindStart, Proc: etw.Process{PID: pid, Image: "x"}}
+					if !q.Push(&ev) {
+						t.Fatalf("lap %d: push %d dropped with the ring freed", lap, i)
+					}
+				}
+				if ev := (etw.Event{}); q.Push(&ev) {
+					t.Fatalf("lap %d: push into a full ring", lap)
+				}
+				for i := 0; i < n; i++ {
+					if q.Ready(n) != n-i {
+						t.Fatalf("lap %d: Ready %d before event %d, want %d", lap, q.Ready(n), i, n-i)
+					}
+					at := q.At(0)
+					want := pid - uint32(n-1-i)
+					if at.Proc.PID != want {
+						t.Fatalf("lap %d: event %d has PID %d, want %d", lap, i, at.Proc.PID, want)
+					}
+					if _, ok := kept[at]; ok {
+						t.Fatalf("lap %d: the producer wrote into a taken event", lap)
+					}
+					if i%c.every != 0 {
+						q.Discard()
+					} else {
+						spare := new(etw.Event)
+						slot := &q.buf[q.next&q.mask]
+						if got := q.take(spare); got != at {
+							t.Fatalf("lap %d: take returned %p, not the slot's event %p", lap, got, at)
+						}
+						if *slot != spare {
+							t.Fatal("the slot does not hold the spare")
+						}
+						kept[at] = at.Proc.PID
+					}
+					// Freed slots are given back by groups.
+					if got, want := q.head.Load(), q.next-q.next%uint64(group); got != want {
+						t.Fatalf("lap %d after %d: head %d, want %d", lap, i+1, got, want)
+					}
+				}
+				if q.Ready(1) != 0 || q.head.Load() != q.next {
+					t.Fatalf("lap %d: empty ring, head %d, next %d", lap, q.head.Load(), q.next)
+				}
+			}
+			// The taken events are the consumer's: untouched by the laps
+			// after them.
+			for ev, pid := range kept {
+				if ev.Proc.PID != pid || ev.Proc.Image != "x" {
+					t.Fatalf("taken event changed: PID %d (want %d), image %q", ev.Proc.PID, pid, ev.Proc.Image)
+				}
+			}
+		})
+	}
+}
+
 func TestQueueArmSignal(t *testing.T) {
 	q, _ := NewQueue(8)
 	if !q.Arm() {

@@ -161,6 +161,59 @@ func (r *reorderBuf) took(s *etw.Event) *etw.Event {
 	return s
 }
 
+// evict removes the oldest held event and returns it (the buffer must not
+// be empty). Unlike pop's, it is no longer the buffer's: the caller hands
+// it out, clears it and gives it back as the spare adopt exchanges (keep).
+func (r *reorderBuf) evict() *etw.Event {
+	var s *etw.Event
+	if len(r.late) == 0 || (r.ring.len() > 0 && r.ring.front().Time <= r.late[0].time) {
+		s = r.ring.pop()
+	} else {
+		s = r.popLate()
+	}
+	if r.ring.len() == 0 && len(r.late) == 0 {
+		r.ringUsed = false
+	}
+	return s
+}
+
+// exchange is evict then adopt(ev), for a full buffer: it returns the
+// oldest held event, no longer the buffer's, and holds ev (taken from the
+// queue in its place). The common case, an in-order event replacing the
+// ring's oldest, rotates the ring in place.
+func (r *reorderBuf) exchange(ev *etw.Event) *etw.Event {
+	q := &r.ring
+	if q.len() > 0 && ev.Time >= r.last && (len(r.late) == 0 || q.front().Time <= r.late[0].time) {
+		// The ring's length does not change: no growth, and it stays in
+		// use (ringUsed).
+		mask := uint32(len(q.buf) - 1)
+		old := q.buf[q.head&mask]
+		q.head++
+		q.buf[q.tail&mask] = ev
+		q.tail++
+		r.seq++
+		r.last = ev.Time
+		return old
+	}
+	old := r.evict()
+	r.adopt(ev)
+	return old
+}
+
+// dropStrings clears what keeps a released event's strings alive before
+// it becomes a free queue slot (the producer overwrites all of it): for a
+// process event, its Host and Proc, the only strings the sensor sets in
+// one; for another kind, everything.
+func dropStrings(ev *etw.Event) {
+	switch ev.Kind {
+	case etw.KindStart, etw.KindExit, etw.KindRunning:
+		ev.Host = ""
+		ev.Proc = etw.Process{}
+	default:
+		*ev = etw.Event{}
+	}
+}
+
 // popLate removes the heap's top and returns its event.
 func (r *reorderBuf) popLate() *etw.Event {
 	s := r.late[0].ev

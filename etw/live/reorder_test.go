@@ -224,6 +224,108 @@ func TestReorderBufMatchesRule(t *testing.T) {
 	}
 }
 
+// TestReorderBufExchange: over the bound, exchange releases what pop
+// would (refReorder's oldest) and then holds the new event itself; the
+// released event is no longer the buffer's (changing it changes nothing
+// held), and releases up to a moving bound in between still follow the
+// rule.
+func TestReorderBufExchange(t *testing.T) {
+	for _, p := range reorderPatterns {
+		for _, max := range []int{1, 7, 64} {
+			t.Run(fmt.Sprintf("%s/max=%d", p.name, max), func(t *testing.T) {
+				for seed := int64(1); seed <= 10; seed++ {
+					rng := rand.New(rand.NewSource(seed))
+					ts := p.times(rng, 3000)
+					r, ref := newReorderBuf(max), &refReorder{}
+					check := func(got *etw.Event, want etw.Event, ok bool, what string) {
+						t.Helper()
+						if (got != nil) != ok || (ok && (got.Time != want.Time || got.Proc.PID != want.Proc.PID)) {
+							t.Fatalf("seed %d, %s: got %+v, want %+v (%v)", seed, what, got, want, ok)
+						}
+					}
+					for i, tm := range ts {
+						ev := etw.Event{Time: tm, Proc: etw.Process{PID: uint32(i)}}
+						if !r.full() {
+							r.push(&ev)
+							ref.evs = append(ref.evs, ev)
+						} else {
+							// The event comes from elsewhere (a queue
+							// slot) and is adopted as it is.
+							own := new(etw.Event)
+							*own = ev
+							want, ok := ref.popReady(1<<63 - 1)
+							old := r.exchange(own)
+							check(old, want, ok, "exchange")
+							if old == own {
+								t.Fatalf("seed %d: exchange released the event it took", seed)
+							}
+							*old = etw.Event{Time: -1, Proc: etw.Process{PID: 1 << 31}} // the caller's now
+							ref.evs = append(ref.evs, ev)
+						}
+						if r.len() != len(ref.evs) {
+							t.Fatalf("seed %d: %d held, want %d", seed, r.len(), len(ref.evs))
+						}
+						if rng.Intn(16) == 0 {
+							until := tm - int64(rng.Intn(200))
+							for {
+								want, ok := ref.popReady(until)
+								check(r.popReady(until), want, ok, "release")
+								if !ok {
+									break
+								}
+							}
+						}
+					}
+					for {
+						want, ok := ref.popReady(1<<63 - 1)
+						check(r.pop(), want, ok, "drain")
+						if !ok {
+							break
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestDropStrings: a released event keeps no string alive, whatever its
+// kind; a process event keeps its other fields (the producer overwrites
+// them).
+func TestDropStrings(t *testing.T) {
+	full := etw.Event{Time: 5, Source: etw.SourceETW, Known: etw.FieldPID | etw.FieldImage, Host: "WS1",
+		Proc: etw.Process{PID: 8, Image: "a.exe", ParentImage: "b.exe", CommandLine: "a", UserSID: "S-1-5-18",
+			UserName: "NT AUTHORITY\\SYSTEM", CreatorSID: "S-1-5-18", Key: "1", ParentKey: "2"}}
+	reg := etw.Event{Time: 6, Kind: etw.KindRegistry, Host: "WS1",
+		Reg: etw.Registry{Image: "a.exe", Key: "HKLM", Value: "v", Data: "d", NewName: "n"}}
+	boot := etw.Event{Time: 7, Kind: etw.KindBoot, Host: "WS1", Boot: etw.Boot{SystemRoot: `C:\Windows`, SystemDevice: `\Device\HarddiskVolume3`}}
+	for _, c := range []struct {
+		name string
+		ev   etw.Event
+		want etw.Event
+	}{
+		{"start", withKind(full, etw.KindStart), etw.Event{Time: 5, Kind: etw.KindStart, Source: etw.SourceETW, Known: full.Known}},
+		{"exit", withKind(full, etw.KindExit), etw.Event{Time: 5, Kind: etw.KindExit, Source: etw.SourceETW, Known: full.Known}},
+		{"running", withKind(full, etw.KindRunning), etw.Event{Time: 5, Kind: etw.KindRunning, Source: etw.SourceETW, Known: full.Known}},
+		{"registry", reg, etw.Event{}},
+		{"boot", boot, etw.Event{}},
+		{"unknown kind", full, etw.Event{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ev := c.ev
+			dropStrings(&ev)
+			if ev != c.want {
+				t.Fatalf("got %+v, want %+v", ev, c.want)
+			}
+		})
+	}
+}
+
+func withKind(ev etw.Event, k etw.Kind) etw.Event {
+	ev.Kind = k
+	return ev
+}
+
 func TestReorderBufNoAllocs(t *testing.T) {
 	r := newReorderBuf(64)
 	ev := etw.Event{Time: 1, Proc: etw.Process{Image: "smss.exe"}}

@@ -446,25 +446,32 @@ func (c *liveCore) run(ctx context.Context, h etw.Handler) {
 // handle" event by event. An event the reorder buffer keeps leaves its
 // slot without a copy (keep); the others are cleared there.
 func (c *liveCore) consume(h etw.Handler) {
-	n := c.q.Ready(batch)
-	m := c.clock.mono()
+	q, clock := c.q, c.clock
+	n := q.Ready(batch)
+	m := clock.mono()
+	// The batch's i-th event is in slot first+i, read here without a
+	// call: each handled event frees its slot (keep or Discard), so it
+	// is At(0) when its turn comes.
+	buf, mask, first := q.buf, q.mask, q.next
 	for j := 0; j < n; {
 		k, step := j, int64(0)
 		for ; k < n; k++ {
-			if step = c.clock.note(c.q.At(k-j).Time, m); step != 0 {
-				break
+			if t := buf[(first+uint64(k))&mask].Time; clock.ahead(t, m) {
+				if step = clock.note(t, m); step != 0 {
+					break
+				}
 			}
 		}
-		c.clock.flush()
+		clock.flush()
 		for ; j < k; j++ {
-			if !c.handle(c.q.At(0), h) {
-				c.q.Discard()
+			if !c.handle(buf[(first+uint64(j))&mask], h) {
+				q.Discard()
 			}
 		}
 		if k < n {
 			c.clockStep(step, h)
-			if !c.handle(c.q.At(0), h) {
-				c.q.Discard()
+			if !c.handle(buf[(first+uint64(j))&mask], h) {
+				q.Discard()
 			}
 			j++
 		}
@@ -584,16 +591,23 @@ func (c *liveCore) deliver(ev *etw.Event, h etw.Handler) {
 	c.ro.push(ev)
 }
 
-// keep is deliver for the queue's oldest event (At(0), which handle was
-// given): the reorder buffer takes the event itself from its slot, and
-// gives the slot a clear event of its own. It reports true: the slot is
-// free and needs no clearing.
-func (c *liveCore) keep(h etw.Handler) bool {
-	if c.ro.full() {
-		c.overflowed++
-		h.Handle(c.ro.pop())
+// keep is deliver for the queue's oldest event, ev (At(0), which handle
+// was given): the reorder buffer takes the event itself from its slot, and
+// gives the slot a clear event of its own (over the bound, the one it
+// releases). It reports true: the slot is free and needs no clearing.
+func (c *liveCore) keep(ev *etw.Event, h etw.Handler) bool {
+	r := c.ro
+	if !r.full() {
+		r.adopt(c.q.take(r.spare()))
+		return true
 	}
-	c.ro.adopt(c.q.take(c.ro.spare()))
+	// Over the bound: the oldest goes now (counted as handled at the
+	// next release), and its event becomes the slot's.
+	old := r.exchange(ev)
+	c.overflowed++
+	h.Handle(old)
+	dropStrings(old)
+	c.q.take(old)
 	return true
 }
 
@@ -617,36 +631,37 @@ func (c *liveCore) handle(ev *etw.Event, h etw.Handler) bool {
 		}
 		c.fillParent(ev)
 		c.procs.put(p.PID, procEntry{image: p.Image, createTime: createTimeOf(ev), key: p.Key})
-		c.maybeEnrich(ev)
-		return c.keep(h)
+		if c.enrich != nil {
+			c.maybeEnrich(ev)
+		}
+		return c.keep(ev, h)
 	case etw.KindRunning:
-		if e, ok := c.procs.get(p.PID); ok && e.matches(ev) {
+		if e, _ := c.procs.lookup(p.PID); e != nil && e.matches(ev) {
 			// Already known (snapshot or live): keep the sequence number
 			// the rundown brings.
 			if e.key == "" && p.Key != "" {
 				e.key = p.Key
-				c.procs.put(p.PID, e)
 			}
 			if pr, ok := c.pending[p.PID]; ok && sameProcess(&pr.ev, ev) {
 				mergeSnapshot(ev, &pr.ev)
 				delete(c.pending, p.PID)
 				c.fillParent(ev)
 				c.maybeEnrich(ev)
-				return c.keep(h)
+				return c.keep(ev, h)
 			}
 			return false
 		}
 		c.fillParent(ev)
 		c.procs.put(p.PID, procEntry{image: p.Image, createTime: createTimeOf(ev), key: p.Key})
 		c.maybeEnrich(ev)
-		return c.keep(h)
+		return c.keep(ev, h)
 	case etw.KindExit:
-		if e, ok := c.procs.get(p.PID); ok && e.matches(ev) {
+		if e, i := c.procs.lookup(p.PID); e != nil && e.matches(ev) {
 			if !ev.Has(etw.FieldImage) && e.image != "" {
 				p.Image = e.image
 				ev.Known |= etw.FieldImage
 			}
-			c.procs.del(p.PID)
+			c.procs.delAt(i)
 		}
 		if pr := c.pendingFor(ev); pr != nil {
 			// A snapshot process that ends before it settled: the
@@ -654,9 +669,9 @@ func (c *liveCore) handle(ev *etw.Event, h etw.Handler) bool {
 			delete(c.pending, p.PID)
 			c.deliver(&pr.ev, h)
 		}
-		return c.keep(h)
+		return c.keep(ev, h)
 	default:
-		return c.keep(h)
+		return c.keep(ev, h)
 	}
 }
 
@@ -781,8 +796,8 @@ func (c *liveCore) fillParent(ev *etw.Event) {
 	if ev.Has(etw.FieldParentImage) || !ev.Has(etw.FieldParentPID) {
 		return
 	}
-	e, ok := c.procs.get(p.ParentPID)
-	if !ok || e.image == "" {
+	e, _ := c.procs.lookup(p.ParentPID)
+	if e == nil || e.image == "" {
 		return
 	}
 	if e.createTime != 0 && ev.Has(etw.FieldCreateTime) && e.createTime > p.CreateTime {

@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"errors"
+	"math/rand"
 	"runtime"
 	"strings"
 	"sync"
@@ -603,6 +604,87 @@ func TestSystemDeviceOf(t *testing.T) {
 		if got := SystemDeviceOf(root, devs); got != want {
 			t.Errorf("%q: %q, want %q", root, got, want)
 		}
+	}
+}
+
+// orderHandler records the time and PID of what it is given.
+type orderHandler struct{ got []etw.Event }
+
+func (h *orderHandler) Handle(ev *etw.Event) {
+	h.got = append(h.got, etw.Event{Time: ev.Time, Proc: etw.Process{PID: ev.Proc.PID}})
+}
+func (h *orderHandler) Advance(int64)       {}
+func (h *orderHandler) Blind(int64, string) {}
+
+// TestConsumeOverBound drives the consumer with a reorder bound of 16
+// (the smallest queue) and no release by time (the events span less than
+// the delivery lag), so that the buffer is full and every kept event is
+// exchanged for the one it releases: the handler gets refReorder's
+// overflow order, then the rest in order, and every event once. The queue
+// reuses the released events as its slots: an event still held that the
+// producer overwrote would show here.
+func TestConsumeOverBound(t *testing.T) {
+	for _, p := range reorderPatterns {
+		t.Run(p.name, func(t *testing.T) {
+			for seed := int64(1); seed <= 5; seed++ {
+				rng := rand.New(rand.NewSource(seed))
+				cfg, err := Config{Host: "WS1", QueueSize: 16}.withDefaults()
+				if err != nil {
+					t.Fatal(err)
+				}
+				mono := func() int64 { return benchBase }
+				c, err := newLiveCore(cfg, nil, mono)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.booted = true
+				ts := p.times(rng, 2000)
+				h, ref := &orderHandler{}, &refReorder{}
+				var want []etw.Event
+				for i := 0; i < len(ts); {
+					k := min(len(ts)-i, 1+rng.Intn(c.q.Cap()))
+					for j := i; j < i+k; j++ {
+						// Starts and exits of PIDs that may or may not
+						// be known: both kinds are kept.
+						pid := uint32(8 + 4*rng.Intn(64))
+						ev := startEv(pid, 4, benchBase+ts[j], `C:\Windows\System32\cmd.exe`)
+						if rng.Intn(2) == 0 {
+							ev = exitEv(pid, benchBase, benchBase+ts[j])
+						}
+						ev.Proc.Key = itoa(uint32(j)) // which event this is
+						c.push(&ev)
+						if len(ref.evs) >= cfg.QueueSize {
+							w, _ := ref.popReady(1<<63 - 1)
+							want = append(want, w)
+						}
+						ref.evs = append(ref.evs, etw.Event{Time: ev.Time, Proc: etw.Process{PID: pid}})
+					}
+					c.consume(h)
+					c.release(false, h)
+					c.q.Ready(1) // the ring is empty: every slot back to the producer (run's Arm)
+					i += k
+				}
+				c.release(true, h)
+				for {
+					w, ok := ref.popReady(1<<63 - 1)
+					if !ok {
+						break
+					}
+					want = append(want, w)
+				}
+				if len(h.got) != len(want) {
+					t.Fatalf("seed %d: %d events handled, want %d", seed, len(h.got), len(want))
+				}
+				for i := range want {
+					if h.got[i] != want[i] {
+						t.Fatalf("seed %d: event %d is %d/%d, want %d/%d", seed, i, h.got[i].Time, h.got[i].Proc.PID, want[i].Time, want[i].Proc.PID)
+					}
+				}
+				if st := c.stats(); st.Handled != uint64(len(ts)) || st.Events != uint64(len(ts)) || st.Dropped != 0 {
+					t.Fatalf("seed %d: stats %+v for %d events", seed, st, len(ts))
+				}
+			}
+		})
 	}
 }
 
