@@ -51,6 +51,9 @@ type procTable struct {
 	n     int
 	slots []procSlot // power-of-two length
 	shift uint8      // 32 - log2(len(slots))
+	// grow is the entry count that makes put double the table: a quarter
+	// of the slots while doubling stays within twice the bound, else half.
+	grow int
 	// cursor is where the search for an eviction victim starts.
 	cursor  uint32
 	evicted atomic.Uint64
@@ -70,6 +73,10 @@ func (t *procTable) resize(size int) {
 	t.shift = 32
 	for s := size; s > 1; s >>= 1 {
 		t.shift--
+	}
+	t.grow = size / 2
+	if size <= t.max {
+		t.grow = size / 4
 	}
 	t.n = 0
 	for i := range old {
@@ -140,7 +147,7 @@ func (t *procTable) put(pid uint32, e procEntry) {
 	}
 	if t.n >= t.max {
 		t.evict()
-	} else if 2*(t.n+1) > len(t.slots) || (4*(t.n+1) > len(t.slots) && len(t.slots) <= t.max) {
+	} else if t.n >= t.grow {
 		t.resize(2 * len(t.slots))
 	} else {
 		s := &t.slots[i]

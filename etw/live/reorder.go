@@ -27,7 +27,8 @@ type reorderBuf struct {
 	seq uint64
 
 	// chunks are the events the buffer allocated (owned counts them);
-	// free lists the clear ones not in use, the last freed (still in
+	// free lists the ones not in use, which hold no strings (dropStrings;
+	// whoever fills one writes all of it), the last freed (still in
 	// cache) on top.
 	chunks [][]etw.Event
 	owned  int
@@ -62,18 +63,19 @@ func (r *reorderBuf) len() int { return r.ring.len() + len(r.late) }
 // one before it pushes.
 func (r *reorderBuf) full() bool { return r.len() >= r.max }
 
-// recycle clears and frees the event last returned.
+// recycle drops the strings of the event last returned and frees it.
 func (r *reorderBuf) recycle() {
 	if r.taken == nil {
 		return
 	}
-	*r.taken = etw.Event{} // drop the strings
+	dropStrings(r.taken)
 	r.free = append(r.free, r.taken)
 	r.taken = nil
 }
 
-// spare returns a clear event of the buffer's own, to give in exchange for
-// the one adopt takes (or to copy one into: push). It is no longer the
+// spare returns an event of the buffer's own that holds no strings, to
+// give in exchange for the one adopt takes (a queue slot, which the
+// producer overwrites) or to copy one into (push). It is no longer the
 // buffer's until adopt.
 func (r *reorderBuf) spare() *etw.Event {
 	if r.taken != nil {
@@ -81,7 +83,7 @@ func (r *reorderBuf) spare() *etw.Event {
 		// full): still in cache.
 		ev := r.taken
 		r.taken = nil
-		*ev = etw.Event{}
+		dropStrings(ev)
 		return ev
 	}
 	if n := len(r.free) - 1; n >= 0 {
@@ -163,7 +165,8 @@ func (r *reorderBuf) took(s *etw.Event) *etw.Event {
 
 // evict removes the oldest held event and returns it (the buffer must not
 // be empty). Unlike pop's, it is no longer the buffer's: the caller hands
-// it out, clears it and gives it back as the spare adopt exchanges (keep).
+// it out, drops its strings and gives it back as the spare adopt
+// exchanges (keep).
 func (r *reorderBuf) evict() *etw.Event {
 	var s *etw.Event
 	if len(r.late) == 0 || (r.ring.len() > 0 && r.ring.front().Time <= r.late[0].time) {
@@ -201,9 +204,9 @@ func (r *reorderBuf) exchange(ev *etw.Event) *etw.Event {
 }
 
 // dropStrings clears what keeps a released event's strings alive before
-// it becomes a free queue slot (the producer overwrites all of it): for a
-// process event, its Host and Proc, the only strings the sensor sets in
-// one; for another kind, everything.
+// it is reused (a free queue slot or a spare: whoever fills it writes all
+// of it): for a process event, its Host and Proc, the only strings the
+// sensor sets in one; for another kind, everything.
 func dropStrings(ev *etw.Event) {
 	switch ev.Kind {
 	case etw.KindStart, etw.KindExit, etw.KindRunning:

@@ -593,8 +593,9 @@ func (c *liveCore) deliver(ev *etw.Event, h etw.Handler) {
 
 // keep is deliver for the queue's oldest event, ev (At(0), which handle
 // was given): the reorder buffer takes the event itself from its slot, and
-// gives the slot a clear event of its own (over the bound, the one it
-// releases). It reports true: the slot is free and needs no clearing.
+// gives the slot an event of its own that holds no strings (over the
+// bound, the one it releases). It reports true: the slot is free and
+// needs no clearing.
 func (c *liveCore) keep(ev *etw.Event, h etw.Handler) bool {
 	r := c.ro
 	if !r.full() {
