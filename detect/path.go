@@ -382,7 +382,12 @@ func classifyName(base string) nameClass {
 	if !ok {
 		return nameOther // longer than any name we look for
 	}
-	switch string(folded) {
+	return foldedClass(string(folded))
+}
+
+// foldedClass is the class of a name already folded (lower-case ASCII).
+func foldedClass(folded string) nameClass {
+	switch folded {
 	case "smss.exe":
 		return nameSmss
 	case "csrss.exe":

@@ -160,17 +160,7 @@ func classifyNameRef(base string) nameClass {
 	if !ok {
 		return nameOther
 	}
-	switch string(folded) {
-	case "smss.exe":
-		return nameSmss
-	case "csrss.exe":
-		return nameCsrss
-	case "wininit.exe":
-		return nameWininit
-	case "winlogon.exe":
-		return nameWinlogon
-	}
-	return nameOther
+	return foldedClass(string(folded))
 }
 
 func FuzzClassifyName(f *testing.F) {

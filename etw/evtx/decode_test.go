@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smsswatch/smsswatch/etw"
 	"github.com/smsswatch/smsswatch/etw/internal/etwtest"
 	"github.com/smsswatch/smsswatch/etw/winlog"
 )
@@ -91,26 +89,8 @@ type decodeRun struct {
 
 func readDecodeRun(t testing.TB, data []byte, noDecode, fullParse bool) decodeRun {
 	t.Helper()
-	var skips etwtest.SkipLog
-	r := NewReader(bytes.NewReader(data), "m.evtx", &skips)
-	r.noDecode, r.fullParse = noDecode, fullParse
-	var run decodeRun
-	for i := 0; ; i++ {
-		if i > 1_000_000 {
-			t.Fatal("reader does not end")
-		}
-		var ev etw.Event
-		if err := r.Next(&ev); err != nil {
-			if err != io.EOF {
-				run.err = err
-			}
-			break
-		}
-		run.events = append(run.events, ev)
-	}
-	run.stats, run.skips = r.Stats(), skips.Got
-	run.decoded, run.declined = r.dec.chunks, r.dec.declined
-	return run
+	run, r := readEvtxWith(t, data, func(r *Reader) { r.noDecode, r.fullParse = noDecode, fullParse })
+	return decodeRun{evtxRun: run, decoded: r.dec.chunks, declined: r.dec.declined}
 }
 
 // checkDecoderOnOff fails unless the Reader gives exactly the same
@@ -200,40 +180,11 @@ func instanceOf(w *chunkWriter, tid uint32, body func(w *chunkWriter), types []b
 }
 
 // sysmonBody writes an Event template of Sysmon's System part (args 0-5
-// as templateBody: provider, event ID, time, record ID, channel,
-// computer), then data(w) inside Event after System.
+// as templateBody, but with no EventRecordID element: argument 3 is not
+// referenced), then data(w) inside Event after System.
 func sysmonBody(data func(w *chunkWriter)) func(w *chunkWriter) {
 	return func(w *chunkWriter) {
-		w.buf = append(w.buf, 0x0F, 0x01, 0x01, 0x00)
-		w.open("Event", false)
-		w.u8(0x02)
-		w.open("System", false)
-		w.u8(0x02)
-		w.open("Provider", true)
-		w.u8(0x06)
-		w.name("Name")
-		w.subst(0, bxString)
-		w.u8(0x02)
-		w.u8(0x04)
-		w.open("EventID", false)
-		w.u8(0x02)
-		w.subst(1, bxUint16)
-		w.u8(0x04)
-		w.open("TimeCreated", true)
-		w.u8(0x06)
-		w.name("SystemTime")
-		w.subst(2, bxFileTime)
-		w.u8(0x02)
-		w.u8(0x04)
-		w.open("Channel", false)
-		w.u8(0x02)
-		w.subst(4, bxString)
-		w.u8(0x04)
-		w.open("Computer", false)
-		w.u8(0x02)
-		w.subst(5, bxString)
-		w.u8(0x04)
-		w.u8(0x04) // </System>
+		w.eventSystem(false)
 		data(w)
 		w.u8(0x04) // </Event>
 		w.u8(0x00)

@@ -1,13 +1,10 @@
 package evtx
 
 import (
-	"bytes"
-	"io"
 	"os"
 	"reflect"
 	"testing"
 
-	"github.com/smsswatch/smsswatch/etw"
 	"github.com/smsswatch/smsswatch/etw/internal/etwtest"
 )
 
@@ -21,26 +18,8 @@ type filterRun struct {
 
 func readFiltered(t testing.TB, data []byte, full bool) filterRun {
 	t.Helper()
-	var skips etwtest.SkipLog
-	r := NewReader(bytes.NewReader(data), "m.evtx", &skips)
-	r.fullParse = full
-	var run filterRun
-	for i := 0; ; i++ {
-		if i > 1_000_000 {
-			t.Fatal("reader does not end")
-		}
-		var ev etw.Event
-		if err := r.Next(&ev); err != nil {
-			if err != io.EOF {
-				run.err = err
-			}
-			break
-		}
-		run.events = append(run.events, ev)
-	}
-	run.stats, run.skips = r.Stats(), skips.Got
-	run.filtered = int(r.unexpanded)
-	return run
+	run, r := readEvtxWith(t, data, func(r *Reader) { r.fullParse = full })
+	return filterRun{evtxRun: run, filtered: int(r.unexpanded)}
 }
 
 // checkSameAsFull fails unless the filtered read of data gives exactly

@@ -29,8 +29,20 @@ func (r evtxRun) damaged() bool {
 
 func readEvtxRun(t testing.TB, data []byte) evtxRun {
 	t.Helper()
+	run, _ := readEvtxWith(t, data, nil)
+	return run
+}
+
+// readEvtxWith reads data to its end with a Reader that set (when not
+// nil) configured first, and returns what it gave and the Reader, for
+// its internal counters.
+func readEvtxWith(t testing.TB, data []byte, set func(*Reader)) (evtxRun, *Reader) {
+	t.Helper()
 	var skips etwtest.SkipLog
 	r := NewReader(bytes.NewReader(data), "m.evtx", &skips)
+	if set != nil {
+		set(r)
+	}
 	var run evtxRun
 	for i := 0; ; i++ {
 		if i > 1_000_000 {
@@ -46,7 +58,7 @@ func readEvtxRun(t testing.TB, data []byte) evtxRun {
 		run.events = append(run.events, ev)
 	}
 	run.stats, run.skips = r.Stats(), skips.Got
-	return run
+	return run, r
 }
 
 // mutationPositions samples byte offsets of an EVTX file: every byte of

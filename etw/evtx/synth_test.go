@@ -110,9 +110,10 @@ func (w *chunkWriter) text(s string) {
 	w.buf = append(w.buf, utf16le(s)...)
 }
 
-// templateBody writes the Event template for the given data members:
-// substitutions 0..5 are the System values, 6.. the data.
-func (w *chunkWriter) templateBody(data []synthField) {
+// eventSystem writes the template header, opens Event and writes its
+// System part from substitutions 0..5 (provider, event ID, time, record
+// ID when recordID, channel, computer), leaving Event open.
+func (w *chunkWriter) eventSystem(recordID bool) {
 	w.buf = append(w.buf, 0x0F, 0x01, 0x01, 0x00)
 	w.open("Event", false)
 	w.u8(0x02)
@@ -134,10 +135,12 @@ func (w *chunkWriter) templateBody(data []synthField) {
 	w.subst(2, bxFileTime)
 	w.u8(0x02)
 	w.u8(0x04)
-	w.open("EventRecordID", false)
-	w.u8(0x02)
-	w.subst(3, bxUint64)
-	w.u8(0x04)
+	if recordID {
+		w.open("EventRecordID", false)
+		w.u8(0x02)
+		w.subst(3, bxUint64)
+		w.u8(0x04)
+	}
 	w.open("Channel", false)
 	w.u8(0x02)
 	w.subst(4, bxString)
@@ -147,6 +150,12 @@ func (w *chunkWriter) templateBody(data []synthField) {
 	w.subst(5, bxString)
 	w.u8(0x04)
 	w.u8(0x04) // </System>
+}
+
+// templateBody writes the Event template for the given data members:
+// substitutions 0..5 are the System values, 6.. the data.
+func (w *chunkWriter) templateBody(data []synthField) {
+	w.eventSystem(true)
 	if len(data) > 0 {
 		w.open("EventData", false)
 		w.u8(0x02)
