@@ -8,11 +8,14 @@ const cacheLine = 64
 
 // slotRing is a bounded single-producer, single-consumer queue of items:
 // the hand-off between the engine's call and the publishing goroutine
-// (and back). Each side keeps a copy of the other side's index and reads
-// the shared one only when its copy says full or empty, so the two cores
-// exchange a cache line per batch rather than per violation.
+// (and back). It holds the items' indices in their table, not pointers, so
+// that pushing and popping store no pointer (no write barrier while a
+// collection marks). Each side keeps a copy of the other side's index and
+// reads the shared one only when its copy says full or empty, so the two
+// cores exchange a cache line per batch rather than per violation.
 type slotRing struct {
-	slots []*item
+	slots []uint32 // indices into items
+	items []item
 	mask  uint64
 
 	_    [cacheLine]byte
@@ -24,16 +27,27 @@ type slotRing struct {
 	_    [cacheLine]byte
 }
 
-// newSlotRing returns a ring holding at least n items (a power of two).
-func newSlotRing(n int) *slotRing {
+// newItems returns a table of n items, each knowing its index.
+func newItems(n int) []item {
+	items := make([]item, n)
+	for i := range items {
+		items[i].slot = uint32(i)
+	}
+	return items
+}
+
+// newSlotRing returns a ring holding at least n items (a power of two) of
+// the table items (from newItems).
+func newSlotRing(n int, items []item) *slotRing {
 	size := 1
 	for size < n {
 		size <<= 1
 	}
-	return &slotRing{slots: make([]*item, size), mask: uint64(size - 1)}
+	return &slotRing{slots: make([]uint32, size), items: items, mask: uint64(size - 1)}
 }
 
-// push adds it; false when the ring is full. Producer only.
+// push adds it, an item of the ring's table; false when the ring is full.
+// Producer only.
 func (r *slotRing) push(it *item) bool {
 	n := r.next.Load()
 	if n-r.seen == uint64(len(r.slots)) {
@@ -42,7 +56,7 @@ func (r *slotRing) push(it *item) bool {
 			return false
 		}
 	}
-	r.slots[n&r.mask] = it
+	r.slots[n&r.mask] = it.slot
 	r.next.Store(n + 1) // publishes the slot and the item's contents
 	return true
 }
@@ -56,25 +70,22 @@ func (r *slotRing) pop() *item {
 			return nil
 		}
 	}
-	it := r.slots[h&r.mask]
-	r.slots[h&r.mask] = nil
+	it := &r.items[r.slots[h&r.mask]]
 	r.head.Store(h + 1)
 	return it
 }
 
-// popInto moves the oldest items, as many as dst holds or the ring has,
-// into dst in order and returns how many: one store to the shared index
-// for all of them. Consumer only.
-func (r *slotRing) popInto(dst []*item) int {
+// popInto moves the oldest items' indices, as many as dst holds or the
+// ring has, into dst in order and returns how many: one store to the
+// shared index for all of them. Consumer only.
+func (r *slotRing) popInto(dst []uint32) int {
 	h := r.head.Load()
 	if r.tail-h < uint64(len(dst)) {
 		r.tail = r.next.Load()
 	}
 	n := int(min(r.tail-h, uint64(len(dst))))
 	for i := range n {
-		at := (h + uint64(i)) & r.mask
-		dst[i] = r.slots[at]
-		r.slots[at] = nil
+		dst[i] = r.slots[(h+uint64(i))&r.mask]
 	}
 	if n > 0 {
 		r.head.Store(h + uint64(n))

@@ -11,8 +11,8 @@ import (
 // the items' contents).
 func TestSlotRingOrderAcrossGoroutines(t *testing.T) {
 	const n = 200000
-	r := newSlotRing(64)
-	items := make([]item, n)
+	items := newItems(n)
+	r := newSlotRing(64, items)
 	done := make(chan int)
 	go func() {
 		got := 0
@@ -51,8 +51,8 @@ func TestSlotRingOrderAcrossGoroutines(t *testing.T) {
 // TestSlotRingCapacity: a ring holds its (power-of-two) size, no more.
 func TestSlotRingCapacity(t *testing.T) {
 	for _, tc := range []struct{ ask, size int }{{1, 1}, {3, 4}, {4, 4}, {4096, 4096}, {5000, 8192}} {
-		r := newSlotRing(tc.ask)
-		it := &item{}
+		r := newSlotRing(tc.ask, newItems(1))
+		it := &r.items[0]
 		pushed := 0
 		for r.push(it) {
 			pushed++
@@ -80,24 +80,24 @@ func TestSlotRingPopInto(t *testing.T) {
 		{"a partial last batch", 10, 4, []int{4, 4, 2, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newSlotRing(16)
-			items := make([]item, tc.pushed)
+			items := newItems(tc.pushed)
+			r := newSlotRing(16, items)
 			for i := range items {
 				items[i].Key = uint64(i)
 				if !r.push(&items[i]) {
 					t.Fatalf("push %d refused", i)
 				}
 			}
-			dst := make([]*item, tc.dst)
+			dst := make([]uint32, tc.dst)
 			next := uint64(0)
 			for b, want := range tc.batches {
 				n := r.popInto(dst)
 				if n != want {
 					t.Fatalf("batch %d: %d items, want %d", b, n, want)
 				}
-				for _, it := range dst[:n] {
-					if it.Key != next {
-						t.Fatalf("batch %d: item %d, want %d", b, it.Key, next)
+				for _, i := range dst[:n] {
+					if it := &items[i]; it.Key != next {
+						t.Fatalf("batch %d: item %d, want %d", b, items[i].Key, next)
 					}
 					next++
 				}

@@ -50,7 +50,7 @@ func TestDeadline(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p := &Publisher{cfg: Config{Heartbeat: -1, AckTimeout: DefaultAckTimeout}}
 			p.back = spool.NewMemory(1 << 20)
-			p.pending = newSlotRing(4)
+			p.pending = newSlotRing(4, newItems(4))
 			p.win = newRing(4)
 			p.nowNs, p.connected = now, true
 			if c.js {

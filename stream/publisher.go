@@ -59,6 +59,7 @@ type item struct {
 	fromSpool bool
 	acked     bool
 	rejected  bool
+	slot      uint32 // index in the queue's table (queue slots only)
 
 	v       detect.Violation     // the slot's copy; its slices point into the two below
 	spawned []string             // backing of v.Evidence.Spawned, reused
@@ -148,8 +149,8 @@ type intake struct {
 // freeBatch holds the free slots the engine side took off the free ring
 // and has not used yet, oldest first (under prodMu).
 type freeBatch struct {
-	slots [freeBatchSize]*item
-	next  int // slots[next:n] are free
+	slots [freeBatchSize]uint32 // indices in the queue's table
+	next  int                   // slots[next:n] are free
 	n     int
 }
 
@@ -165,8 +166,7 @@ func (in *intake) slot() *item {
 			return nil
 		}
 	}
-	it := b.slots[b.next]
-	b.slots[b.next] = nil
+	it := &in.free.items[b.slots[b.next]]
 	b.next++
 	return it
 }
@@ -256,9 +256,10 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 		prefix: cfg.SubjectPrefix,
 		t0:     time.Now(),
 	}
-	p.free = newSlotRing(cfg.QueueSize)
+	items := newItems(cfg.QueueSize)
+	p.free = newSlotRing(cfg.QueueSize, items)
 	p.toFree = make([]*item, 0, cfg.QueueSize)
-	p.pending = newSlotRing(cfg.QueueSize)
+	p.pending = newSlotRing(cfg.QueueSize, items)
 	p.wake = make(chan struct{}, 1)
 	p.freed = make(chan struct{}, 1)
 	p.closeCh = make(chan context.Context, 1)
@@ -266,8 +267,8 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 	p.win = newRing(cfg.MaxInflight)
 	p.subjects = make(map[string]string)
 	slab := make([]byte, cfg.QueueSize*itemBufSize)
-	for i := 0; i < cfg.QueueSize; i++ {
-		it := &item{}
+	for i := range items {
+		it := &items[i]
 		it.Buf = slab[i*itemBufSize : i*itemBufSize : (i+1)*itemBufSize]
 		p.free.push(it)
 	}
