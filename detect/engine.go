@@ -238,7 +238,7 @@ func (e *Engine) onStart(ev *etw.Event) {
 		parent = e.parentOf(ev, true)
 	}
 	if cls == nameOther && parent < 0 {
-		if ev.Known&etw.FieldParentImage == 0 || !endsWithSmss(p.ParentImage) {
+		if ev.Known&etw.FieldParentImage == 0 || e.classify(p.ParentImage) != nameSmss {
 			return
 		}
 		// Started by an smss.exe whose own start this source never

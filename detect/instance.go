@@ -345,19 +345,3 @@ func (e *Engine) untrackedSmssParent(ev *etw.Event) int32 {
 	e.stats.UnknownRole++
 	return e.inferParent(ev, RoleUnknown)
 }
-
-// endsWithSmss reports whether path's file name is smss.exe (ASCII case
-// folded), cheaply: the hot path asks it of every parent image.
-func endsWithSmss(path string) bool {
-	const name = "smss.exe"
-	n := len(path)
-	if n < len(name) {
-		return false
-	}
-	if n > len(name) {
-		if c := path[n-len(name)-1]; c != '\\' && c != '/' {
-			return false
-		}
-	}
-	return equalFoldASCII(path[n-len(name):], name)
-}

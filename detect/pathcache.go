@@ -105,8 +105,20 @@ func (e *Engine) nameOf(image string) (string, nameClass) {
 }
 
 // classify is the name class of image (classifyName(etw.BaseName(image))),
-// through the cache.
+// through the cache. It is asked of every process start's image and of
+// the parent image of every start the engine does not track, so it looks
+// at both entries of the set itself (one hash, two compares each) and
+// leaves only a miss to nameOf. An empty image may match an empty entry:
+// both are nameOther.
 func (e *Engine) classify(image string) nameClass {
+	p := unsafe.StringData(image)
+	set := &e.classCache.e[identitySet(image, 0)]
+	if en := &set[0]; len(en.s) == len(image) && unsafe.StringData(en.s) == p {
+		return en.cls
+	}
+	if en := &set[1]; len(en.s) == len(image) && unsafe.StringData(en.s) == p {
+		return en.cls
+	}
 	_, cls := e.nameOf(image)
 	return cls
 }

@@ -108,6 +108,12 @@ func TestRules(t *testing.T) {
 			evs: []etw.Event{proc(sysmon, 60, 5000, 404, sys32+"cmd.exe", smssImg, "cmd.exe")}, fire: true},
 		{rule: detect.RuleUnexpectedChild, name: "an smss.exe of unknown role starting cmd.exe fires", noBoot: true,
 			evs: []etw.Event{proc(sysmon, 60, 5000, 300, sys32+"cmd.exe", smssImg, "cmd.exe")}, fire: true},
+		{rule: detect.RuleUnexpectedChild, name: "a lookalike smss.exe (Cyrillic dze) of unknown role starting cmd.exe fires", noBoot: true,
+			evs: []etw.Event{proc(sysmon, 60, 5000, 300, sys32+"cmd.exe", sys32+"\u0455mss.exe", "cmd.exe")}, fire: true},
+		{rule: detect.RuleUnexpectedChild, name: "an smss.exe parent named with a stream starting cmd.exe fires", noBoot: true,
+			evs: []etw.Event{proc(sysmon, 60, 5000, 300, sys32+"cmd.exe", smssImg+":x", "cmd.exe")}, fire: true},
+		{rule: detect.RuleUnexpectedChild, name: "a parent named xsmss.exe is no smss.exe: cmd.exe passes", noBoot: true,
+			evs: []etw.Event{proc(sysmon, 60, 5000, 300, sys32+"cmd.exe", sys32+"xsmss.exe", "cmd.exe")}},
 		{rule: detect.RuleUnexpectedChild, name: "an smss.exe of unknown role starting autochk.exe passes", noBoot: true,
 			evs: []etw.Event{proc(sysmon, 60, 5000, 300, sys32+"autochk.exe", smssImg, "autochk.exe *")}},
 
