@@ -149,6 +149,12 @@ func (c *binxmlCheck) touch(off, n int) {
 	if off >= c.lo && off+n <= c.hi {
 		return // its own bytes: no other record starts there
 	}
+	c.touchOthers(off, n)
+}
+
+// touchOthers is touch of bytes not all the record's own (out of line,
+// so that touch's test inlines into every read).
+func (c *binxmlCheck) touchOthers(off, n int) {
 	for p, end := off, min(off+n, len(c.buf)); p < end; {
 		w, b := p>>6, uint(p&63)
 		lim := min(end-p, 64-int(b))
@@ -414,10 +420,21 @@ func (c *binxmlCheck) templateInstance(x *bxCtx, depth int) bool {
 		return false
 	}
 	base := len(c.args)
-	for i := int64(0); i < numArgs; i++ {
-		size := int(c.u16(x))
-		typ := c.u16(x)
-		c.args = append(c.args, bxArg{size: size, typ: typ})
+	if x.off >= 0 && numArgs > 0 {
+		// The descriptors fit (checked above): read at once, as the
+		// u16 pairs would.
+		desc := c.buf[x.off : x.off+4*int(numArgs)]
+		c.touch(x.off, len(desc))
+		for i := 0; i+4 <= len(desc); i += 4 {
+			c.args = append(c.args, bxArg{size: int(binary.LittleEndian.Uint16(desc[i:])), typ: binary.LittleEndian.Uint16(desc[i+2:])})
+		}
+		x.off += len(desc)
+	} else {
+		for i := int64(0); i < numArgs; i++ {
+			size := int(c.u16(x))
+			typ := c.u16(x)
+			c.args = append(c.args, bxArg{size: size, typ: typ})
+		}
 	}
 	for i := base; i < len(c.args) && c.fail == ""; i++ {
 		a := c.args[i]

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -112,9 +113,10 @@ type argDesc struct {
 	typ  uint16
 }
 
-// Bounds on the decoder's arenas per chunk (the binary XML check bounds
-// the library's work, which the decoder mirrors; these only guard the
-// mirror itself).
+// Bounds on the decoder's arenas (the binary XML check bounds the
+// library's work, which the decoder mirrors; these only guard the mirror
+// itself): nodes per chunk, dict entries and array elements per record
+// (decodeChunk drops a record's expansion once it is filled).
 const (
 	decMaxNodes = 1 << 18
 	decMaxEnts  = 1 << 20
@@ -180,6 +182,14 @@ type decoder struct {
 	keys    []string
 	keyFld  []int16
 	scratch []byte
+	// valKeys caches internVal's key IDs of the chunk's string values by
+	// where they are (a template's Data names, interned per record by
+	// normalize); entries of another chunk (gen) are stale.
+	valKeys [valKeySlots]valKey
+	gen     uint32
+	// seen marks the keys of the dict normalize is building (by key ID:
+	// all below decMaxKeys), sparing it a search for each new key.
+	seen    [decMaxKeys / 64]uint64
 	recAttr bool // the record context's attribute mode (kept across records)
 	fail    string
 
@@ -214,9 +224,20 @@ func (d *decoder) decodeChunk(buf []byte, walk []evtxRecordSpan, fullParse bool,
 		}
 	}()
 	d.reset(buf)
-	recs := (*out)[:0]
+	// One decRecord for each walked record at most, grown once (the
+	// records past len keep their arenas for the next chunk).
+	recs := (*out)[:cap(*out)]
+	if len(recs) < len(walk) {
+		recs = append(recs, make([]decRecord, len(walk)-len(recs))...)
+	}
+	recs = recs[:0]
 	for i := range walk {
 		w := &walk[i]
+		// What a record adds to the arenas is its own once it is filled:
+		// its expanded values (ents, elems: no template node refers to
+		// them, a template body holding no instance) and, unless it
+		// defined a template, its nodes. They are dropped after it.
+		nodes, templates := len(d.nodes), len(d.known)
 		root := d.newNode()
 		c := dctx{off: w.off + evtxRecordHeader, base: 0, attr: d.recAttr}
 		d.stack = append(d.stack[:0], root)
@@ -225,22 +246,21 @@ func (d *decoder) decodeChunk(buf []byte, walk []evtxRecordSpan, fullParse bool,
 		if d.fail != "" {
 			return false
 		}
-		if w.reject != "" || (w.filtered && !fullParse) {
-			continue // not mapped (see parseChunk): parsed for its templates
-		}
-		v := d.expand(root, argFrame{})
-		if d.fail != "" {
-			return false
-		}
-		if len(recs) == cap(recs) {
-			recs = append(recs, decRecord{})
-		} else {
+		if w.reject == "" && (!w.filtered || fullParse) {
+			v := d.expand(root, argFrame{})
+			if d.fail != "" {
+				return false
+			}
 			recs = recs[:len(recs)+1]
-		}
-		r := &recs[len(recs)-1]
-		r.ok = d.fill(&r.rec, v)
-		if d.fail != "" {
-			return false
+			r := &recs[len(recs)-1]
+			r.ok = d.fill(&r.rec, v)
+			if d.fail != "" {
+				return false
+			}
+		} // else not mapped (see parseChunk): parsed for its templates
+		d.ents, d.elems = d.ents[:0], d.elems[:0]
+		if len(d.known) == templates {
+			d.nodes = d.nodes[:nodes]
 		}
 	}
 	*out = recs
@@ -254,8 +274,9 @@ func (d *decoder) reset(buf []byte) {
 		d.nodes, d.ents, d.elems = nil, nil, nil
 	}
 	if d.nodes == nil {
-		// Sized for a chunk of Sysmon records, to spare growing them.
-		d.nodes, d.ents, d.elems = make([]tnode, 0, 4096), make([]dent, 0, 8192), make([]dval, 0, 256)
+		// Sized for a chunk's templates and one record's expansion (what
+		// the arenas hold at most: see decodeChunk), to spare growing them.
+		d.nodes, d.ents, d.elems = make([]tnode, 0, 1024), make([]dent, 0, 512), make([]dval, 0, 64)
 	}
 	d.nodes, d.ents, d.elems = d.nodes[:0], d.ents[:0], d.elems[:0]
 	d.tmpE, d.tmpA, d.args, d.descs, d.stack = d.tmpE[:0], d.tmpA[:0], d.args[:0], d.descs[:0], d.stack[:0]
@@ -265,6 +286,12 @@ func (d *decoder) reset(buf []byte) {
 	clear(d.known)
 	d.recAttr = false // a new ParseContext per chunk
 	d.fail = ""
+	d.seen = [decMaxKeys / 64]uint64{} // (all clear, unless a panic cut normalize short)
+	d.gen++
+	if d.gen == 0 { // wrapped: entries of gen 0 may be left from long ago
+		d.valKeys = [valKeySlots]valKey{}
+		d.gen = 1
+	}
 	if d.keyIDs == nil || len(d.keys) > decKeepKeys {
 		if d.keyIDs == nil {
 			d.keyIDs = make(map[string]int32)
@@ -335,7 +362,24 @@ func utf16Text(dst, b []byte) []byte {
 	for n > 0 && b[2*n-2] == 0 && b[2*n-1] == 0 {
 		n--
 	}
-	for i := 0; i < n; i++ {
+	// ASCII first, four characters at a time, into room made for them
+	// all; the rest (from the first other character) one at a time.
+	start := len(dst)
+	dst = slices.Grow(dst, n)[:start+n]
+	out, in := dst[start:start+n], b[:2*n]
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		x := binary.LittleEndian.Uint64(in[2*i:])
+		if x&0xFF80FF80FF80FF80 != 0 {
+			break
+		}
+		out[i], out[i+1], out[i+2], out[i+3] = byte(x), byte(x>>16), byte(x>>32), byte(x>>48)
+	}
+	for ; i < n && in[2*i+1] == 0 && in[2*i] < utf8.RuneSelf; i++ {
+		out[i] = in[2*i]
+	}
+	dst = dst[:start+i]
+	for ; i < n; i++ {
 		r := rune(b[2*i]) | rune(b[2*i+1])<<8
 		switch {
 		case r < utf8.RuneSelf:
@@ -476,10 +520,40 @@ func (d *decoder) intern(b []byte) int32 {
 	return d.internString(string(b))
 }
 
-// internVal returns the key ID of a string value.
+// valKeySlots is the size of decoder.valKeys (1<<valKeyBits), indexed by
+// a multiplicative hash of the value's offset.
+const valKeyBits = 10
+
+const valKeySlots = 1 << valKeyBits
+
+// valKey is one entry of decoder.valKeys: the value at off, n of kind
+// has key ID id in chunk gen.
+type valKey struct {
+	off, n int32
+	id     int32
+	gen    uint32
+	kind   uint8
+}
+
+// internVal returns the key ID of a string value. A value's text is
+// fixed by its kind, offset and length within a chunk (the decoder does
+// not write to the chunk), so the IDs of values read from the chunk are
+// cached by offset.
 func (d *decoder) internVal(v dval) int32 {
+	if v.z {
+		d.scratch = d.text(d.scratch[:0], v)
+		return d.intern(d.scratch)
+	}
+	e := &d.valKeys[(uint32(v.off)*0x9E3779B1)>>(32-valKeyBits)]
+	if e.gen == d.gen && e.off == v.off && e.n == v.n && e.kind == v.kind {
+		return e.id
+	}
 	d.scratch = d.text(d.scratch[:0], v)
-	return d.intern(d.scratch)
+	id := d.intern(d.scratch)
+	if d.fail == "" {
+		*e = valKey{off: v.off, n: v.n, id: id, gen: d.gen, kind: v.kind}
+	}
+	return id
 }
 
 // name mirrors ReadName: inline, or a reference elsewhere in the chunk.
@@ -727,10 +801,14 @@ func (d *decoder) instance(c *dctx, depth int) bool {
 		return false
 	}
 	dbase := len(d.descs)
-	for i := 0; i < numArgs; i++ {
-		size := int(d.u16(&c.off))
-		typ := d.u16(&c.off)
-		d.descs = append(d.descs, argDesc{size: size, typ: typ})
+	if numArgs > 0 {
+		// The descriptors fit (checked above): read at once, as the
+		// u16 pairs would.
+		desc := d.buf[c.off : c.off+4*numArgs]
+		for i := 0; i+4 <= len(desc); i += 4 {
+			d.descs = append(d.descs, argDesc{size: int(binary.LittleEndian.Uint16(desc[i:])), typ: binary.LittleEndian.Uint16(desc[i+2:])})
+		}
+		c.off += len(desc)
 	}
 	base := len(d.args)
 	for i := 0; i < numArgs && d.fail == ""; i++ {
@@ -826,8 +904,11 @@ func filetimeSeconds(ft uint64) float64 {
 }
 
 // tmpSet mirrors Dict.Set on the dict being built in d.tmpE[base:].
-func (d *decoder) tmpSet(base int, key int32, v dval) {
-	t := d.tmpE[base:]
+func (d *decoder) tmpSet(base int, key int32, v dval) { d.setIn(&d.tmpE, base, key, v) }
+
+// setIn mirrors Dict.Set on the dict being built in (*dst)[base:].
+func (d *decoder) setIn(dst *[]dent, base int, key int32, v dval) {
+	t := (*dst)[base:]
 	if len(t) >= decMaxChildren {
 		d.decline("dict with too many members")
 		return
@@ -839,25 +920,52 @@ func (d *decoder) tmpSet(base int, key int32, v dval) {
 			return
 		}
 	}
-	d.tmpE = append(d.tmpE, dent{key: key, val: v})
+	*dst = append(*dst, dent{key: key, val: v})
 }
 
-// expand mirrors TemplateNode.Expand.
+// expand mirrors TemplateNode.Expand. (It adds no node: pointers into
+// d.nodes stay valid across it.)
 func (d *decoder) expand(p int32, a argFrame) dval {
 	n := &d.nodes[p]
 	switch {
 	case n.flags&tnDict != 0:
 		single := n.n == 1
-		base := len(d.tmpE)
+		// A dict of leaves only (no child expansion adds entries) is
+		// built where it ends up, in d.ents; any other in d.tmpE, then
+		// copied there.
+		leaves := true
+		for c := n.first; c >= 0; c = d.nodes[c].next {
+			if f := d.nodes[c].flags; f&tnDict != 0 || f&(tnLit|tnArr) == tnArr {
+				leaves = false
+				break
+			}
+		}
+		dst := &d.tmpE
+		if leaves {
+			dst = &d.ents
+		}
+		base := len(*dst)
 		// The node's keys are distinct: until its "" key (set as
 		// "Value", or merged), each is new to the result.
 		search := false
-		for c := n.first; c >= 0; c = d.nodes[c].next {
-			k := d.nodes[c].key
-			ex := d.expand(c, a)
+		for c := n.first; c >= 0; {
+			cn := &d.nodes[c]
+			k := cn.key
+			// expand(c, a), in line for a leaf (a literal, a
+			// substitution: most of a template's nodes).
+			var ex dval
+			switch {
+			case cn.flags&tnDict != 0 || cn.flags&(tnLit|tnArr) == tnArr:
+				ex = d.expand(c, a)
+			case cn.flags&tnLit != 0:
+				ex = cn.lit
+			case a.present && int(cn.id) < a.n:
+				ex = d.args[a.base+int(cn.id)]
+			}
+			c = cn.next
 			if k != kEmpty && !search {
 				if ex.kind != dvNil {
-					d.tmpE = append(d.tmpE, dent{key: k, val: ex})
+					*dst = append(*dst, dent{key: k, val: ex})
 				}
 				continue
 			}
@@ -865,21 +973,29 @@ func (d *decoder) expand(p int32, a argFrame) dval {
 				k = kValue
 				search = true
 				if single {
-					d.tmpE = d.tmpE[:base]
+					*dst = (*dst)[:base]
 					return ex
 				}
 				if ex.kind == dvDict {
+					// (Entries made before this dict: below base, even
+					// when dst is d.ents and grows.)
 					for _, e := range d.ents[ex.off : ex.off+ex.n] {
 						if e.val.kind != dvNil {
-							d.tmpSet(base, e.key, e.val)
+							d.setIn(dst, base, e.key, e.val)
 						}
 					}
 					continue
 				}
 			}
 			if ex.kind != dvNil {
-				d.tmpSet(base, k, ex)
+				d.setIn(dst, base, k, ex)
 			}
+		}
+		if leaves {
+			if len(d.ents) > decMaxEnts {
+				d.decline("too many dict entries")
+			}
+			return dval{kind: dvDict, off: int32(base), n: int32(len(d.ents) - base)}
 		}
 		if len(d.ents)+len(d.tmpE)-base > decMaxEnts {
 			d.decline("too many dict entries")
@@ -893,8 +1009,7 @@ func (d *decoder) expand(p int32, a argFrame) dval {
 	case n.flags&tnArr != 0:
 		base := len(d.tmpA)
 		for c := n.first; c >= 0; c = d.nodes[c].next {
-			ex := d.expand(c, a)
-			d.tmpA = append(d.tmpA, ex)
+			d.tmpA = append(d.tmpA, d.expand(c, a))
 		}
 		if len(d.elems)+len(d.tmpA)-base > decMaxEnts {
 			d.decline("too many array elements")
@@ -916,9 +1031,10 @@ func (d *decoder) get(v dval, key int32) (dval, bool) {
 	if v.kind != dvDict {
 		return dval{}, false
 	}
-	for _, e := range d.ents[v.off : v.off+v.n] {
-		if e.key == key {
-			return e.val, true
+	es := d.ents[v.off : v.off+v.n]
+	for i := range es {
+		if es[i].key == key {
+			return es[i].val, true
 		}
 	}
 	return dval{}, false
@@ -937,24 +1053,31 @@ func (d *decoder) normalize(v dval) {
 	base := len(d.tmpE)
 	for _, item := range d.elems[arr.off : arr.off+arr.n] {
 		if item.kind != dvDict {
-			d.tmpE = d.tmpE[:base]
+			d.dropSeen(base)
 			return
 		}
 		name, ok := d.get(item, kName)
 		if !ok || !isString(name.kind) {
-			d.tmpE = d.tmpE[:base]
+			d.dropSeen(base)
 			return
 		}
 		val, ok := d.get(item, kValue)
 		if !ok {
-			d.tmpE = d.tmpE[:base]
+			d.dropSeen(base)
 			return
 		}
-		d.tmpSet(base, d.internVal(name), val)
+		k := d.internVal(name)
+		if w, b := k>>6, uint(k&63); d.seen[w]&(1<<b) == 0 && len(d.tmpE)-base < decMaxChildren {
+			// A key not in the result yet: added at its end.
+			d.seen[w] |= 1 << b
+			d.tmpE = append(d.tmpE, dent{key: k, val: val})
+		} else {
+			d.tmpSet(base, k, val)
+		}
 	}
 	res := dval{kind: dvDict, off: int32(len(d.ents)), n: int32(len(d.tmpE) - base)}
 	d.ents = append(d.ents, d.tmpE[base:]...)
-	d.tmpE = d.tmpE[:base]
+	d.dropSeen(base)
 	// data.Set("EventData", result): the key moves to the end.
 	t := d.ents[v.off : v.off+v.n]
 	for i := range t {
@@ -964,6 +1087,15 @@ func (d *decoder) normalize(v dval) {
 			return
 		}
 	}
+}
+
+// dropSeen ends the dict normalize builds in d.tmpE[base:]: its keys'
+// marks in d.seen are cleared and it is dropped.
+func (d *decoder) dropSeen(base int) {
+	for _, e := range d.tmpE[base:] {
+		d.seen[e.key>>6] &^= 1 << uint(e.key&63)
+	}
+	d.tmpE = d.tmpE[:base]
 }
 
 // dictAt mirrors map.go's dictAt.

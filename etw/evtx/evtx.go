@@ -706,18 +706,18 @@ func parseChunkSafely(c *libevtx.Chunk) (records []*libevtx.EventRecord, reason 
 	return records, ""
 }
 
+// zeroBlock is a block of zeros for allZero to compare against.
+var zeroBlock [4096]byte
+
 // allZero reports whether b holds only zero bytes (unused chunk space).
+// It compares whole blocks (bytes.Equal runs wide vector compares): the
+// unused chunks of a preallocated log are 64 KiB of zeros each.
 func allZero(b []byte) bool {
-	for len(b) >= 8 {
-		if binary.LittleEndian.Uint64(b) != 0 {
+	for len(b) > len(zeroBlock) {
+		if !bytes.Equal(b[:len(zeroBlock)], zeroBlock[:]) {
 			return false
 		}
-		b = b[8:]
+		b = b[len(zeroBlock):]
 	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
+	return bytes.Equal(b, zeroBlock[:len(b)])
 }
