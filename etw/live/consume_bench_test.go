@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand"
 	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/smsswatch/smsswatch/detect"
@@ -22,7 +23,10 @@ import (
 // second: every start is followed, benchProcs starts later, by the exit of
 // the same process, and one event in lateEvery is delivered late (dated
 // up to lateMax before its neighbours, less than the delivery lag), as an
-// ETW buffer of another CPU would be.
+// ETW buffer of another CPU would be. As Kernel-Process v3+ events do,
+// each carries its process's sequence number (Key; a start also its
+// parent's, ParentKey), each a string of its own as the decoder makes
+// them, so that the table's comparisons compare bytes.
 type consumeInput struct {
 	evs      []etw.Event
 	interval int64 // ns between events
@@ -38,6 +42,10 @@ const (
 	// later times): small enough to stay in cache, as the ETW buffer the
 	// callback decodes from would be.
 	benchInput = 4096
+	// benchParentSeq is the sequence number of the input's parent (PID
+	// 600), benchSeq that of its first child.
+	benchParentSeq = 1200
+	benchSeq       = 90000
 )
 
 var benchImages = []string{
@@ -53,6 +61,7 @@ func newConsumeInput(n int, rate int64) *consumeInput {
 	in.span = in.interval * int64(n)
 	rng := rand.New(rand.NewSource(1))
 	pid := func(k int) uint32 { return uint32(1000 + 4*(k%(n/2))) }
+	key := func(k int) string { return strconv.Itoa(benchSeq + k%(n/2)) }
 	for i := range in.evs {
 		t := benchBase + int64(i)*in.interval
 		if i%lateEvery == lateEvery-1 {
@@ -60,9 +69,10 @@ func newConsumeInput(n int, rate int64) *consumeInput {
 		}
 		k := i / 2
 		if i%2 == 0 {
-			ev := startEv(pid(k), 600, t, benchImages[k%len(benchImages)])
+			ev := withKey(startEv(pid(k), 600, t, benchImages[k%len(benchImages)]), key(k))
 			ev.Proc.Session = 1
-			ev.Known |= etw.FieldSession
+			ev.Proc.ParentKey = strconv.Itoa(benchParentSeq)
+			ev.Known |= etw.FieldSession | etw.FieldParentKey
 			in.evs[i] = ev
 			continue
 		}
@@ -77,7 +87,7 @@ func newConsumeInput(n int, rate int64) *consumeInput {
 		if j > i {
 			created -= in.span
 		}
-		in.evs[i] = exitEv(pid(k-benchProcs+n/2), created, t)
+		in.evs[i] = withKey(exitEv(pid(k-benchProcs+n/2), created, t), key(k-benchProcs+n/2))
 	}
 	return in
 }
@@ -107,7 +117,7 @@ func benchCore(tb testing.TB) (*liveCore, *int64) {
 		tb.Fatal(err)
 	}
 	c.booted = true
-	c.procs.put(600, procEntry{image: `\Device\HarddiskVolume3\Windows\explorer.exe`, createTime: bootNS + 60*sec})
+	c.procs.put(600, `\Device\HarddiskVolume3\Windows\explorer.exe`, bootNS+60*sec, strconv.Itoa(benchParentSeq))
 	return c, mono
 }
 

@@ -63,7 +63,7 @@ func newProcTable(max int) *procTable {
 	t := &procTable{max: max}
 	t.resize(procTableMin)
 	// PID 4 is always the System process.
-	t.put(4, procEntry{image: "System"})
+	t.put(4, "System", 0, "")
 	return t
 }
 
@@ -136,24 +136,34 @@ func (t *procTable) lookup(pid uint32) (*procEntry, uint32) {
 	}
 }
 
-func (t *procTable) put(pid uint32, e procEntry) {
-	if pid == 4 && e.image == "" {
-		e.image = "System"
+// put records pid's process: its image, its creation time (Unix ns, 0
+// when unknown) and its sequence number ("" when unknown). The fields go
+// in registers (a procEntry argument would go through the stack: put is
+// called for every process start).
+func (t *procTable) put(pid uint32, image string, createTime int64, key string) {
+	if pid == 4 && image == "" {
+		image = "System"
 	}
 	i, ok := t.find(pid)
-	if ok {
-		t.slots[i].procEntry = e
-		return
+	if !ok {
+		if t.n >= t.max || t.n >= t.grow {
+			t.putSlow(pid, procEntry{image: image, createTime: createTime, key: key})
+			return
+		}
+		t.slots[i].pid, t.slots[i].used = pid, true
+		t.n++
 	}
+	s := &t.slots[i]
+	s.image, s.createTime, s.key = image, createTime, key
+}
+
+// putSlow is put for an absent pid when the table is at its bound (an
+// entry is evicted) or must grow.
+func (t *procTable) putSlow(pid uint32, e procEntry) {
 	if t.n >= t.max {
 		t.evict()
-	} else if t.n >= t.grow {
-		t.resize(2 * len(t.slots))
 	} else {
-		s := &t.slots[i]
-		s.pid, s.used, s.procEntry = pid, true, e
-		t.n++
-		return
+		t.resize(2 * len(t.slots))
 	}
 	t.insert(pid, &e)
 }

@@ -43,7 +43,7 @@ func TestProcTableModel(t *testing.T) {
 				}
 				e := procEntry{image: "img" + strconv.Itoa(op), createTime: int64(op), key: strconv.Itoa(op % 7)}
 				before := tb.evicted.Load()
-				tb.put(pid, e)
+				tb.put(pid, e.image, e.createTime, e.key)
 				if pid == 4 && e.image == "" {
 					e.image = "System"
 				}
@@ -116,12 +116,12 @@ func checkProcTable(t *testing.T, tb *procTable, model map[uint32]procEntry) {
 func TestProcTableNoAllocs(t *testing.T) {
 	tb := newProcTable(4096)
 	for i := uint32(0); i < 4096; i++ {
-		tb.put(4*i+8, procEntry{image: "x"})
+		tb.put(4*i+8, "x", 0, "")
 	}
 	pid := uint32(8)
 	if n := testing.AllocsPerRun(1000, func() {
 		tb.del(pid)
-		tb.put(pid, procEntry{image: "y", createTime: 1})
+		tb.put(pid, "y", 1, "")
 		tb.get(pid + 4)
 		pid += 4
 		if pid > 4*4096 {

@@ -151,8 +151,11 @@ func (q *Queue) Discard() {
 }
 
 // take frees the oldest event's slot as Discard does, but hands the event
-// itself (At(0)) to the consumer, to keep: the slot takes spare, a clear
-// event of the consumer's, in its place. Neither is copied. Consumer only.
+// itself (At(0)) to the consumer, to keep: the slot takes spare, an event
+// of the consumer's that it no longer reads, in its place. Neither is
+// copied, and spare is not cleared: Push overwrites it whole, and until
+// then a free slot keeps at most one event's strings alive. Consumer
+// only.
 func (q *Queue) take(spare *etw.Event) *etw.Event {
 	slot := &q.buf[q.next&q.mask]
 	ev := *slot

@@ -27,9 +27,13 @@ type reorderBuf struct {
 	seq uint64
 
 	// chunks are the events the buffer allocated (owned counts them);
-	// free lists the ones not in use, which hold no strings (dropStrings;
-	// whoever fills one writes all of it), the last freed (still in
-	// cache) on top.
+	// free lists the ones not in use, the last freed (still in cache) on
+	// top. A free event is not cleared: whoever fills one writes all of
+	// it (push copies a whole event in; a queue slot given one is
+	// overwritten whole by Push). It keeps its strings alive until then,
+	// so what the events keep alive is bounded by their number, the
+	// queue's capacity plus max+1, as when the queue and the buffer are
+	// full.
 	chunks [][]etw.Event
 	owned  int
 	free   []*etw.Event
@@ -63,27 +67,26 @@ func (r *reorderBuf) len() int { return r.ring.len() + len(r.late) }
 // one before it pushes.
 func (r *reorderBuf) full() bool { return r.len() >= r.max }
 
-// recycle drops the strings of the event last returned and frees it.
+// recycle frees the event last returned.
 func (r *reorderBuf) recycle() {
 	if r.taken == nil {
 		return
 	}
-	dropStrings(r.taken)
 	r.free = append(r.free, r.taken)
 	r.taken = nil
 }
 
-// spare returns an event of the buffer's own that holds no strings, to
-// give in exchange for the one adopt takes (a queue slot, which the
-// producer overwrites) or to copy one into (push). It is no longer the
-// buffer's until adopt.
+// spare returns an event of the buffer's own, to give in exchange for
+// the one adopt takes (a queue slot, which the producer overwrites whole)
+// or to copy one into (push): either way all of it is written before it
+// is read, so it is not cleared (see free). It is no longer the buffer's
+// until adopt.
 func (r *reorderBuf) spare() *etw.Event {
 	if r.taken != nil {
 		// The event just released (the oldest, when the buffer is
 		// full): still in cache.
 		ev := r.taken
 		r.taken = nil
-		dropStrings(ev)
 		return ev
 	}
 	if n := len(r.free) - 1; n >= 0 {
@@ -165,8 +168,8 @@ func (r *reorderBuf) took(s *etw.Event) *etw.Event {
 
 // evict removes the oldest held event and returns it (the buffer must not
 // be empty). Unlike pop's, it is no longer the buffer's: the caller hands
-// it out, drops its strings and gives it back as the spare adopt
-// exchanges (keep).
+// it out and gives it to the queue in place of the event adopt takes
+// (keep).
 func (r *reorderBuf) evict() *etw.Event {
 	var s *etw.Event
 	if len(r.late) == 0 || (r.ring.len() > 0 && r.ring.front().Time <= r.late[0].time) {
@@ -186,35 +189,22 @@ func (r *reorderBuf) evict() *etw.Event {
 // ring's oldest, rotates the ring in place.
 func (r *reorderBuf) exchange(ev *etw.Event) *etw.Event {
 	q := &r.ring
-	if q.len() > 0 && ev.Time >= r.last && (len(r.late) == 0 || q.front().Time <= r.late[0].time) {
-		// The ring's length does not change: no growth, and it stays in
-		// use (ringUsed).
-		mask := uint32(len(q.buf) - 1)
-		old := q.buf[q.head&mask]
-		q.head++
-		q.buf[q.tail&mask] = ev
-		q.tail++
-		r.seq++
-		r.last = ev.Time
-		return old
+	if buf := q.buf; q.tail != q.head && ev.Time >= r.last && len(buf) > 0 {
+		mask := uint32(len(buf) - 1)
+		if old := buf[q.head&mask]; len(r.late) == 0 || old.Time <= r.late[0].time {
+			// The ring's length does not change: no growth, and it
+			// stays in use (ringUsed).
+			buf[q.tail&mask] = ev
+			q.head++
+			q.tail++
+			r.seq++
+			r.last = ev.Time
+			return old
+		}
 	}
 	old := r.evict()
 	r.adopt(ev)
 	return old
-}
-
-// dropStrings clears what keeps a released event's strings alive before
-// it is reused (a free queue slot or a spare: whoever fills it writes all
-// of it): for a process event, its Host and Proc, the only strings the
-// sensor sets in one; for another kind, everything.
-func dropStrings(ev *etw.Event) {
-	switch ev.Kind {
-	case etw.KindStart, etw.KindExit, etw.KindRunning:
-		ev.Host = ""
-		ev.Proc = etw.Process{}
-	default:
-		*ev = etw.Event{}
-	}
 }
 
 // popLate removes the heap's top and returns its event.

@@ -289,43 +289,6 @@ func TestReorderBufExchange(t *testing.T) {
 	}
 }
 
-// TestDropStrings: a released event keeps no string alive, whatever its
-// kind; a process event keeps its other fields (the producer overwrites
-// them).
-func TestDropStrings(t *testing.T) {
-	full := etw.Event{Time: 5, Source: etw.SourceETW, Known: etw.FieldPID | etw.FieldImage, Host: "WS1",
-		Proc: etw.Process{PID: 8, Image: "a.exe", ParentImage: "b.exe", CommandLine: "a", UserSID: "S-1-5-18",
-			UserName: "NT AUTHORITY\\SYSTEM", CreatorSID: "S-1-5-18", Key: "1", ParentKey: "2"}}
-	reg := etw.Event{Time: 6, Kind: etw.KindRegistry, Host: "WS1",
-		Reg: etw.Registry{Image: "a.exe", Key: "HKLM", Value: "v", Data: "d", NewName: "n"}}
-	boot := etw.Event{Time: 7, Kind: etw.KindBoot, Host: "WS1", Boot: etw.Boot{SystemRoot: `C:\Windows`, SystemDevice: `\Device\HarddiskVolume3`}}
-	for _, c := range []struct {
-		name string
-		ev   etw.Event
-		want etw.Event
-	}{
-		{"start", withKind(full, etw.KindStart), etw.Event{Time: 5, Kind: etw.KindStart, Source: etw.SourceETW, Known: full.Known}},
-		{"exit", withKind(full, etw.KindExit), etw.Event{Time: 5, Kind: etw.KindExit, Source: etw.SourceETW, Known: full.Known}},
-		{"running", withKind(full, etw.KindRunning), etw.Event{Time: 5, Kind: etw.KindRunning, Source: etw.SourceETW, Known: full.Known}},
-		{"registry", reg, etw.Event{}},
-		{"boot", boot, etw.Event{}},
-		{"unknown kind", full, etw.Event{}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			ev := c.ev
-			dropStrings(&ev)
-			if ev != c.want {
-				t.Fatalf("got %+v, want %+v", ev, c.want)
-			}
-		})
-	}
-}
-
-func withKind(ev etw.Event, k etw.Kind) etw.Event {
-	ev.Kind = k
-	return ev
-}
-
 func TestReorderBufNoAllocs(t *testing.T) {
 	r := newReorderBuf(64)
 	ev := etw.Event{Time: 1, Proc: etw.Process{Image: "smss.exe"}}
@@ -350,21 +313,38 @@ func TestReorderBufNoAllocs(t *testing.T) {
 	}
 }
 
-// TestReorderBufDropsStrings: a released event's slot does not keep its
-// strings once the next call has been made.
-func TestReorderBufDropsStrings(t *testing.T) {
-	r := newReorderBuf(8)
-	ev := etw.Event{Time: 1, Proc: etw.Process{Image: "smss.exe"}}
-	r.push(&ev)
-	if got := r.pop(); got == nil || got.Proc.Image != "smss.exe" {
-		t.Fatalf("pop %+v", got)
-	}
-	r.popReady(0)
-	for _, chunk := range r.chunks {
-		for i := range chunk {
-			if chunk[i].Proc.Image != "" {
-				t.Fatalf("event %d still holds %q", i, chunk[i].Proc.Image)
-			}
+// TestReorderBufReuseOverwrites: a released event is reused without being
+// cleared, so reuse must write all of it: what an earlier event held never
+// shows in a later one. And the events that may keep strings alive are
+// bounded: the buffer never owns more than max+1, however many pass.
+func TestReorderBufReuseOverwrites(t *testing.T) {
+	const max = 8
+	r := newReorderBuf(max)
+	full := etw.Event{Time: 1, Kind: etw.KindStart, Host: "WS1", Known: etw.FieldImage | etw.FieldCommandLine | etw.FieldKey,
+		Proc: etw.Process{PID: 8, Image: "smss.exe", CommandLine: "smss.exe 000000ec 00000084", Key: "77", UserSID: "S-1-5-18"}}
+	bare := etw.Event{Time: 2, Kind: etw.KindExit, Proc: etw.Process{PID: 12}}
+	for round := range 1000 {
+		src := full
+		if round%2 == 1 {
+			src = bare
 		}
+		src.Time = int64(round)
+		r.push(&src)
+		got := r.pop()
+		if got == nil || *got != src {
+			t.Fatalf("round %d: pop %+v, want %+v", round, got, src)
+		}
+		r.popReady(0) // recycles got
+	}
+	for i := range 10 * max {
+		ev := bare
+		ev.Time = int64(i)
+		if r.full() {
+			r.pop()
+		}
+		r.push(&ev)
+	}
+	if r.owned > max+1 {
+		t.Fatalf("the buffer owns %d events, bound %d", r.owned, max+1)
 	}
 }

@@ -593,9 +593,11 @@ func (c *liveCore) deliver(ev *etw.Event, h etw.Handler) {
 
 // keep is deliver for the queue's oldest event, ev (At(0), which handle
 // was given): the reorder buffer takes the event itself from its slot, and
-// gives the slot an event of its own that holds no strings (over the
-// bound, the one it releases). It reports true: the slot is free and
-// needs no clearing.
+// gives the slot an event of its own (over the bound, the one it
+// releases, once handled). The slot's event is overwritten whole by the
+// producer before it is read again, so it is not cleared: it keeps its
+// strings until then, which bounds what it keeps alive by the queue's
+// capacity. It reports true: the slot is free and needs no clearing.
 func (c *liveCore) keep(ev *etw.Event, h etw.Handler) bool {
 	r := c.ro
 	if !r.full() {
@@ -607,7 +609,6 @@ func (c *liveCore) keep(ev *etw.Event, h etw.Handler) bool {
 	old := r.exchange(ev)
 	c.overflowed++
 	h.Handle(old)
-	dropStrings(old)
 	c.q.take(old)
 	return true
 }
@@ -631,7 +632,7 @@ func (c *liveCore) handle(ev *etw.Event, h etw.Handler) bool {
 			c.canary.start(ev)
 		}
 		c.fillParent(ev)
-		c.procs.put(p.PID, procEntry{image: p.Image, createTime: createTimeOf(ev), key: p.Key})
+		c.procs.put(p.PID, p.Image, createTimeOf(ev), p.Key)
 		if c.enrich != nil {
 			c.maybeEnrich(ev)
 		}
@@ -653,7 +654,7 @@ func (c *liveCore) handle(ev *etw.Event, h etw.Handler) bool {
 			return false
 		}
 		c.fillParent(ev)
-		c.procs.put(p.PID, procEntry{image: p.Image, createTime: createTimeOf(ev), key: p.Key})
+		c.procs.put(p.PID, p.Image, createTimeOf(ev), p.Key)
 		c.maybeEnrich(ev)
 		return c.keep(ev, h)
 	case etw.KindExit:
@@ -741,7 +742,7 @@ func (c *liveCore) reconcile(s *Snapshot, since int64, first bool, h etw.Handler
 		// Parent images come from the snapshot itself (sorted parents
 		// first) as well as from what was known.
 		c.fillParent(&ev)
-		c.procs.put(sp.PID, procEntry{image: ev.Proc.Image, createTime: createTimeOf(&ev), key: ""})
+		c.procs.put(sp.PID, ev.Proc.Image, createTimeOf(&ev), "")
 		if since != 0 && sp.CreateTime >= since {
 			// Possibly also reported live (started as the session was
 			// being enabled): wait for that record.

@@ -477,7 +477,7 @@ func TestLiveStopsOnCancelBeforeSnapshot(t *testing.T) {
 func TestProcTableBound(t *testing.T) {
 	tb := newProcTable(64)
 	for i := uint32(10); i < 200; i++ {
-		tb.put(i, procEntry{image: "x"})
+		tb.put(i, "x", 0, "")
 	}
 	if tb.len() != 64 || tb.evicted.Load() != 200-10-63 {
 		t.Errorf("len %d evicted %d", tb.len(), tb.evicted.Load())
