@@ -251,8 +251,12 @@ func (e *Engine) confirmByRecord(t, bt int64) bool {
 // noteBootGoesOn: the instance in slot, of the current boot, was seen
 // alive (it started a process, or exited) at t. A candidate that started
 // before t is then a second master: the boot it would have begun did not
-// end the current one.
+// end the current one. With no candidate, and nothing to share (live, or
+// no master), there is nothing to note: the common case returns at once.
 func (e *Engine) noteBootGoesOn(slot int32, t int64) {
+	if e.pendingN == 0 && (e.live || e.master < 0) {
+		return
+	}
 	in := &e.inst[slot]
 	if in.pending || in.epoch != e.epoch || in.role == RoleUnknown {
 		return

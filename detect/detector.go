@@ -24,6 +24,11 @@ type Detector struct {
 	paths       pathMatcher
 	masterAllow map[string]bool
 	childAllow  map[string]bool
+	// masterClass and childClass say whether the name of each class
+	// (className) is on masterAllow and childAllow: allowedChild's
+	// answer for the names the classifier already recognised.
+	masterClass [numNameClasses]bool
+	childClass  [numNameClasses]bool
 	disabled    [numRules]bool
 	severity    [numRules]Severity
 }
@@ -48,6 +53,10 @@ func New(cfg Config) (*Detector, error) {
 	}
 	for _, n := range cfg.ChildAllow {
 		d.childAllow[foldLookalike(n)] = true
+	}
+	for c := nameOther + 1; c < numNameClasses; c++ {
+		d.masterClass[c] = d.masterAllow[className[c]]
+		d.childClass[c] = d.childAllow[className[c]]
 	}
 	for _, r := range cfg.Disabled {
 		d.disabled[r] = true

@@ -64,7 +64,7 @@ type Engine struct {
 
 	inst      []instance
 	free      []int32
-	byPID     map[uint32]int32
+	byPID     pidTable
 	byKey     map[uint64]int32
 	pidFilter []uint16
 	master    int32
@@ -103,7 +103,7 @@ func newEngine(d *Detector, h *Host, src etw.Source, sink Sink) *Engine {
 		sink:      sink,
 		live:      src == etw.SourceETW,
 		inst:      make([]instance, 0, 16),
-		byPID:     make(map[uint32]int32, 16),
+		byPID:     newPIDTable(16),
 		byKey:     make(map[uint64]int32, 16),
 		pidFilter: make([]uint16, 1<<pidFilterBits),
 		master:    -1,
@@ -276,7 +276,7 @@ func (e *Engine) onExit(ev *etw.Event) {
 		if !e.mayTrack(p.PID) {
 			return
 		}
-		s, ok := e.byPID[p.PID]
+		s, ok := e.byPID.get(p.PID)
 		if !ok {
 			return
 		}

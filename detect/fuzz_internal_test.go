@@ -76,8 +76,8 @@ func FuzzEngine(f *testing.F) {
 			eventFromBytes(data[:8], &now, &ev)
 			data = data[8:]
 			e.Handle(&ev)
-			if len(e.inst) > cfg.MaxInstances || len(e.byPID) > cfg.MaxInstances || len(e.byKey) > cfg.MaxInstances {
-				t.Fatalf("state past its cap: %d instances, %d pids, %d keys", len(e.inst), len(e.byPID), len(e.byKey))
+			if len(e.inst) > cfg.MaxInstances || e.byPID.len() > cfg.MaxInstances || len(e.byKey) > cfg.MaxInstances {
+				t.Fatalf("state past its cap: %d instances, %d pids, %d keys", len(e.inst), e.byPID.len(), len(e.byKey))
 			}
 			if len(e.history) > cfg.History {
 				t.Fatalf("history past its cap: %d", len(e.history))

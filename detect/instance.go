@@ -17,8 +17,19 @@ type spawn struct {
 	time    int64
 }
 
-// instance is one tracked smss.exe process: the host model's unit.
+// instance is one tracked smss.exe process: the host model's unit. Its
+// scalar state is the embedded instanceHead, which track resets in one
+// store without touching the strings; info and parent are overwritten
+// whole by track, and spawned is read only below nSpawned.
 type instance struct {
+	instanceHead
+	info    ProcessInfo
+	parent  ProcessInfo
+	spawned [maxSpawned]spawn
+}
+
+// instanceHead is the pointer-free part of an instance.
+type instanceHead struct {
 	used  bool
 	role  Role
 	epoch uint32
@@ -66,9 +77,6 @@ type instance struct {
 
 	parentSlot int32  // the tracked parent when the instance started, or -1
 	fired      uint32 // bit per Rule already fired for this instance
-	info       ProcessInfo
-	parent     ProcessInfo
-	spawned    [maxSpawned]spawn
 	nSpawned   uint8
 	more       uint32 // spawned beyond maxSpawned
 }
@@ -92,7 +100,7 @@ func (e *Engine) track(ev *etw.Event, role Role, parent int32) int32 {
 	slot := e.free[len(e.free)-1]
 	e.free = e.free[:len(e.free)-1]
 	in := &e.inst[slot]
-	*in = instance{
+	in.instanceHead = instanceHead{
 		used:        true,
 		role:        role,
 		epoch:       e.epoch,
@@ -113,10 +121,10 @@ func (e *Engine) track(ev *etw.Event, role Role, parent int32) int32 {
 		}
 	}
 	if ev.Known&etw.FieldPID != 0 {
-		if old, ok := e.byPID[in.pid]; ok && old != slot {
+		if old, ok := e.byPID.get(in.pid); ok && old != slot {
 			e.retire(old)
 		}
-		e.byPID[in.pid] = slot
+		e.byPID.put(in.pid, slot)
 		e.pidFilter[pidBucket(in.pid)]++
 	}
 	if ev.Known&etw.FieldKey != 0 {
@@ -182,8 +190,8 @@ func (e *Engine) retire(slot int32) {
 	}
 	e.remember(in)
 	if in.info.Known&etw.FieldPID != 0 {
-		if cur, ok := e.byPID[in.pid]; ok && cur == slot {
-			delete(e.byPID, in.pid)
+		if cur, ok := e.byPID.get(in.pid); ok && cur == slot {
+			e.byPID.del(in.pid)
 		}
 		if b := pidBucket(in.pid); e.pidFilter[b] > 0 {
 			e.pidFilter[b]--
@@ -212,7 +220,7 @@ func (e *Engine) retire(slot int32) {
 	}
 	in.used = false
 	in.info, in.parent = ProcessInfo{}, ProcessInfo{}
-	in.spawned = [maxSpawned]spawn{}
+	clear(in.spawned[:in.nSpawned])
 	e.free = append(e.free, slot)
 }
 
@@ -220,7 +228,7 @@ func (e *Engine) retire(slot int32) {
 // process seen again (true: ignore the event) or PID reuse, which retires
 // the old instance (evidence rule 3).
 func (e *Engine) onPIDSeen(ev *etw.Event) (duplicate bool) {
-	slot, ok := e.byPID[ev.Proc.PID]
+	slot, ok := e.byPID.get(ev.Proc.PID)
 	if !ok {
 		return false
 	}
@@ -272,7 +280,7 @@ func (e *Engine) parentOf(ev *etw.Event, byKey bool) int32 {
 	var slot int32
 	var ok bool
 	if !byKey {
-		slot, ok = e.byPID[p.ParentPID]
+		slot, ok = e.byPID.get(p.ParentPID)
 	} else {
 		slot, ok = e.byKey[e.hashKey(p.ParentKey)]
 		if ok && ev.Known&etw.FieldParentPID != 0 && e.inst[slot].info.Known&etw.FieldPID != 0 && e.inst[slot].pid != p.ParentPID {

@@ -345,6 +345,7 @@ const (
 	nameCsrss
 	nameWininit
 	nameWinlogon
+	numNameClasses
 )
 
 // classifyName classifies an image's file name. It is on the hot path:

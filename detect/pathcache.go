@@ -79,29 +79,33 @@ type classCache struct {
 }
 
 type classCacheEntry struct {
-	s    string
-	base int // where etw.BaseName(s) begins
-	cls  nameClass
+	s     string
+	base  int // where etw.BaseName(s) begins
+	cls   nameClass
+	exact bool // the base name is className[cls] in ASCII case (see nameOf)
 }
 
 // nameOf returns etw.BaseName(image) and its name class, through the
-// cache.
-func (e *Engine) nameOf(image string) (string, nameClass) {
+// cache, and whether the base name is its class's own name in ASCII case
+// (exact: csrss.exe or CSRSS.EXE, not a lookalike or stream of it), for
+// which an allow-list's answer is the class's (listedChild).
+func (e *Engine) nameOf(image string) (base string, cls nameClass, exact bool) {
 	if len(image) == 0 {
-		return "", nameOther
+		return "", nameOther, false
 	}
 	p := unsafe.StringData(image)
 	set := &e.classCache.e[identitySet(image, 0)]
 	for i := range set {
 		if en := &set[i]; len(en.s) == len(image) && unsafe.StringData(en.s) == p {
-			return image[en.base:], en.cls
+			return image[en.base:], en.cls, en.exact
 		}
 	}
-	base := etw.BaseName(image)
-	cls := classifyName(base)
+	base = etw.BaseName(image)
+	cls = classifyName(base)
+	exact = cls != nameOther && equalFoldASCII(base, className[cls])
 	set[1] = set[0]
-	set[0] = classCacheEntry{s: image, base: len(image) - len(base), cls: cls}
-	return base, cls
+	set[0] = classCacheEntry{s: image, base: len(image) - len(base), cls: cls, exact: exact}
+	return base, cls, exact
 }
 
 // classify is the name class of image (classifyName(etw.BaseName(image))),
@@ -119,6 +123,6 @@ func (e *Engine) classify(image string) nameClass {
 	if en := &set[1]; len(en.s) == len(image) && unsafe.StringData(en.s) == p {
 		return en.cls
 	}
-	_, cls := e.nameOf(image)
+	_, cls, _ := e.nameOf(image)
 	return cls
 }

@@ -207,9 +207,9 @@ func (e *Engine) unknownRole(ev *etw.Event) Role {
 func (e *Engine) onSpawn(parent int32, ev *etw.Event, cls nameClass) {
 	par := &e.inst[parent]
 	p := &ev.Proc
-	name := ""
+	name, exact := "", false
 	if ev.Known&etw.FieldImage != 0 {
-		name, _ = e.nameOf(p.Image)
+		name, _, exact = e.nameOf(p.Image)
 	}
 	if int(par.nSpawned) < maxSpawned {
 		par.spawned[par.nSpawned] = spawn{name: name, pid: p.PID, session: p.Session, known: ev.Known, time: startOf(ev)}
@@ -232,7 +232,7 @@ func (e *Engine) onSpawn(parent int32, ev *etw.Event, cls nameClass) {
 			par = &e.inst[parent]
 		}
 	}
-	e.checkUnexpectedChild(par, ev, name, cls)
+	e.checkUnexpectedChild(par, ev, name, cls, exact)
 }
 
 // root32 names <SystemRoot>\System32\name for messages.

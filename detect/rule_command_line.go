@@ -1,7 +1,9 @@
 package detect
 
 import (
+	"encoding/binary"
 	"strings"
+	"unsafe"
 
 	"github.com/smsswatch/smsswatch/etw"
 )
@@ -45,28 +47,30 @@ func isMasterCmd(cmd string) bool {
 	return equalFoldASCII(strings.TrimRight(cmd, " "), masterCmd)
 }
 
+// childCmdPrefix is masterCmd as Windows writes it: the spelling the
+// session child's command line nearly always has.
+const childCmdPrefix = `\SystemRoot\System32\smss.exe`
+
 // isChildCmd reports whether cmd is a session child's command line:
 // `\SystemRoot\System32\smss.exe XXXXXXXX XXXXXXXX` (two 8-digit hex
 // words), or the Windows 11 form that adds the session's first program and
 // a GUID: `... XXXXXXXX XXXXXXXX winlogon.exe {F481D527-E8FA-457D-87F9-084B51C10000}`
-// (wininit.exe for session 0). Trailing spaces are allowed.
+// (wininit.exe for session 0). Trailing spaces are allowed. It runs for
+// every smss.exe start: the usual spelling of the image is one compare,
+// and each hex word is tested eight bytes at once (isHex8).
 func isChildCmd(cmd string) bool {
-	cmd = strings.TrimRight(cmd, " ")
-	if len(cmd) < len(masterCmd)+18 || !equalFoldASCII(cmd[:len(masterCmd)], masterCmd) {
+	for len(cmd) > 0 && cmd[len(cmd)-1] == ' ' {
+		cmd = cmd[:len(cmd)-1]
+	}
+	if len(cmd) < len(masterCmd)+18 {
+		return false
+	}
+	if head := cmd[:len(masterCmd)]; head != childCmdPrefix && !equalFoldASCII(head, masterCmd) {
 		return false
 	}
 	rest := cmd[len(masterCmd):]
-	for i := 0; i < 18; i++ {
-		c := rest[i]
-		if i == 0 || i == 9 {
-			if c != ' ' {
-				return false
-			}
-			continue
-		}
-		if !isHex(c) {
-			return false
-		}
+	if rest[0] != ' ' || rest[9] != ' ' || !isHex8(rest[1:9]) || !isHex8(rest[10:18]) {
+		return false
 	}
 	rest = rest[18:]
 	if rest == "" {
@@ -81,6 +85,23 @@ func isChildCmd(cmd string) bool {
 		return false
 	}
 	return isBracedGUID(guid)
+}
+
+// isHex8 reports whether the eight bytes of s (len(s) == 8) are all hex
+// digits (isHex). With no byte of 0x80 or above, each byte's bit 7 after
+// adding a constant tells whether it is at least a bound; additions to
+// bytes below 0x80 cannot carry into the next byte.
+func isHex8(s string) bool {
+	const ones, high = 0x0101010101010101, 0x8080808080808080
+	_ = s[7] // eight bytes to read
+	x := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s), 8))
+	if x&high != 0 {
+		return false
+	}
+	digit := (x + (0x80-'0')*ones) &^ (x + (0x7f-'9')*ones)  // bit 7: '0' <= b <= '9'
+	l := x | 0x20*ones                                       // a-f for A-F too; bit 7 stays clear
+	letter := (l + (0x80-'a')*ones) &^ (l + (0x7f-'f')*ones) // bit 7: 'a' <= b|0x20 <= 'f'
+	return (digit|letter)&high == high
 }
 
 func isHex(c byte) bool {

@@ -6,8 +6,9 @@ import "github.com/smsswatch/smsswatch/etw"
 // must be on its role's allow-list and in System32; an smss.exe of unknown
 // role may start what some role may (evidence rule 8), and the
 // session-dependent checks (wininit.exe in session 0 only, winlogon.exe
-// never there) wait for its role.
-func (e *Engine) checkUnexpectedChild(par *instance, ev *etw.Event, name string, cls nameClass) {
+// never there) wait for its role. name is the started image's base name,
+// cls its class and exact whether it is the class's name (nameOf).
+func (e *Engine) checkUnexpectedChild(par *instance, ev *etw.Event, name string, cls nameClass, exact bool) {
 	p := &ev.Proc
 	if ev.Known&etw.FieldImage == 0 {
 		e.stats.Unevaluated[RuleUnexpectedChild][GapImage]++
@@ -16,7 +17,7 @@ func (e *Engine) checkUnexpectedChild(par *instance, ev *etw.Event, name string,
 	if cls == nameSmss {
 		return // a started smss.exe is judged by its own rules
 	}
-	if e.allowedChild(par, ev, name, cls) {
+	if e.allowedChild(par, ev, name, cls, exact) {
 		return
 	}
 	v := e.beginEvent(RuleUnexpectedChild, startOf(ev), ev)
@@ -40,8 +41,63 @@ func (e *Engine) checkUnexpectedChild(par *instance, ev *etw.Event, name string,
 	e.finishEvent(ev)
 }
 
+// className is the lower-case file name of each name class but
+// nameOther.
+var className = [numNameClasses]string{
+	nameSmss:     "smss.exe",
+	nameCsrss:    "csrss.exe",
+	nameWininit:  "wininit.exe",
+	nameWinlogon: "winlogon.exe",
+}
+
 // allowedChild applies the role's allow-list without allocating.
-func (e *Engine) allowedChild(par *instance, ev *etw.Event, name string, cls nameClass) bool {
+func (e *Engine) allowedChild(par *instance, ev *etw.Event, name string, cls nameClass, exact bool) bool {
+	if !e.listedChild(par.role, name, cls, exact) {
+		return false
+	}
+	if par.role == RoleChild && ev.Known&etw.FieldSession != 0 {
+		if cls == nameWininit && ev.Proc.Session != 0 {
+			return false
+		}
+		if cls == nameWinlogon && ev.Proc.Session == 0 {
+			return false
+		}
+	}
+	switch e.inSystem32(ev.Proc.Image, "") {
+	case pathMismatch:
+		return false
+	case pathUnknown:
+		e.stats.Unevaluated[RuleUnexpectedChild][GapVolume]++
+	}
+	return true
+}
+
+// listedChild reports whether name (of name class cls) is on the
+// allow-list of an smss.exe of role: the master's (with the BootExecute
+// baseline), a session child's, either for an unknown role, none for a
+// rogue. A name that is exact, its class's name in ASCII case
+// (csrss.exe, WinLogon.exe; nameOf says so), is answered from the lists
+// the Detector precomputed per class; the rest, and what only the
+// baseline may allow, is looked up lower-cased.
+func (e *Engine) listedChild(role Role, name string, cls nameClass, exact bool) bool {
+	if role != RoleMaster && role != RoleChild && role != RoleUnknown {
+		return false
+	}
+	if exact {
+		switch role {
+		case RoleChild:
+			return e.d.childClass[cls]
+		case RoleMaster:
+			if e.d.masterClass[cls] {
+				return true
+			}
+		default:
+			if e.d.masterClass[cls] || e.d.childClass[cls] {
+				return true
+			}
+		}
+		// Not on the detector's lists: the engine's baseline decides.
+	}
 	var buf [64]byte
 	if len(name) > len(buf) {
 		return false
@@ -54,35 +110,12 @@ func (e *Engine) allowedChild(par *instance, ev *etw.Event, name string, cls nam
 		}
 		low[i] = c
 	}
-	switch par.role {
+	switch role {
 	case RoleMaster:
-		if !e.d.masterAllow[string(low)] && !e.bootAllow[string(low)] {
-			return false
-		}
+		return e.d.masterAllow[string(low)] || e.bootAllow[string(low)]
 	case RoleChild:
-		if !e.d.childAllow[string(low)] {
-			return false
-		}
-		if ev.Known&etw.FieldSession != 0 {
-			if cls == nameWininit && ev.Proc.Session != 0 {
-				return false
-			}
-			if cls == nameWinlogon && ev.Proc.Session == 0 {
-				return false
-			}
-		}
-	case RoleUnknown:
-		if !e.d.masterAllow[string(low)] && !e.bootAllow[string(low)] && !e.d.childAllow[string(low)] {
-			return false
-		}
+		return e.d.childAllow[string(low)]
 	default:
-		return false
+		return e.d.masterAllow[string(low)] || e.bootAllow[string(low)] || e.d.childAllow[string(low)]
 	}
-	switch e.inSystem32(ev.Proc.Image, "") {
-	case pathMismatch:
-		return false
-	case pathUnknown:
-		e.stats.Unevaluated[RuleUnexpectedChild][GapVolume]++
-	}
-	return true
 }

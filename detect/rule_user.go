@@ -8,16 +8,24 @@ import (
 
 const sidSystem = "S-1-5-18"
 
+// isSystemSID reports whether sid is LocalSystem's SID, ignoring case.
+// The exact spelling, what every source writes, costs one compare.
+func isSystemSID(sid string) bool {
+	return sid == sidSystem || strings.EqualFold(sid, sidSystem)
+}
+
+// checkUser: smss.user. An smss.exe must run as SYSTEM and be created by
+// SYSTEM; with neither user nor creator known the check is not made.
 func (e *Engine) checkUser(in *instance, ev *etw.Event) {
 	k := ev.Known
 	p := &ev.Proc
 	who, bad := "", false
 	switch {
-	case k&etw.FieldUserSID != 0 && !strings.EqualFold(p.UserSID, sidSystem):
+	case k&etw.FieldUserSID != 0 && !isSystemSID(p.UserSID):
 		who, bad = "runs as "+p.UserSID, true
 	case k&etw.FieldUserSID == 0 && k&etw.FieldUserName != 0 && !isSystemName(p.UserName):
 		who, bad = "runs as "+p.UserName, true
-	case k&etw.FieldCreatorSID != 0 && !strings.EqualFold(p.CreatorSID, sidSystem):
+	case k&etw.FieldCreatorSID != 0 && !isSystemSID(p.CreatorSID):
 		who, bad = "was created by "+p.CreatorSID, true
 	case k&(etw.FieldUserSID|etw.FieldUserName|etw.FieldCreatorSID) == 0:
 		e.stats.Unevaluated[RuleUser][GapUser]++
