@@ -1,16 +1,22 @@
 package detect
 
+import "math/rand/v2"
+
 // pidTable maps the PIDs of tracked instances to their slots. It replaces
 // a map[uint32]int32 on the hot path (every start of a tracked PID or
 // naming a tracked parent, every exit of one): open addressing with
-// linear probing, Fibonacci hashing of the PID, at most half full, and
-// backward-shift deletion, so that there are no tombstones and a lookup
-// ends at the first empty entry. A lookup costs a multiply and one or two
-// compares; it allocates only when the table grows.
+// linear probing, at most half full, and backward-shift deletion, so
+// that there are no tombstones and a lookup ends at the first empty
+// entry. A lookup costs a hash (two multiplies) and one or two compares;
+// it allocates only when the table grows. The hash is seeded at random
+// for each table: PIDs in recorded data are whatever the file says, and
+// with a fixed hash a forged log could put every tracked PID on one
+// probe run (TestPIDTableCollidingPIDs).
 type pidTable struct {
 	e     []pidEntry
-	n     int  // entries in use
-	shift uint // 32 - log2(len(e))
+	n     int    // entries in use
+	shift uint   // 64 - log2(len(e))
+	seed  uint64 // mixed into every hash: random
 }
 
 // pidEntry is one entry of a pidTable. slot holds the instance slot plus
@@ -25,16 +31,21 @@ const pidTableMin = 32
 
 // newPIDTable returns an empty table with room for n PIDs before it grows.
 func newPIDTable(n int) pidTable {
-	size, shift := pidTableMin, uint(32-5)
+	size, shift := pidTableMin, uint(64-5)
 	for size < 2*n {
 		size *= 2
 		shift--
 	}
-	return pidTable{e: make([]pidEntry, size), shift: shift}
+	return pidTable{e: make([]pidEntry, size), shift: shift, seed: rand.Uint64()}
 }
 
-// home is the index where pid's probe sequence begins.
-func (t *pidTable) home(pid uint32) uint32 { return (pid * 0x9e3779b1) >> t.shift }
+// home is the index where pid's probe sequence begins: the seeded PID
+// through a 64-bit multiply-xorshift-multiply mix, top bits.
+func (t *pidTable) home(pid uint32) uint32 {
+	x := (uint64(pid) ^ t.seed) * 0xff51afd7ed558ccd
+	x ^= x >> 32
+	return uint32((x * 0xc4ceb9fe1a85ec53) >> t.shift)
+}
 
 // len returns how many PIDs the table holds.
 func (t *pidTable) len() int { return t.n }
