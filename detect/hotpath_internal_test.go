@@ -173,14 +173,13 @@ func refListedChild(e *Engine, role Role, name string) bool {
 			b[i] = c + 'a' - 'A'
 		}
 	}
-	low := string(b)
 	switch role {
 	case RoleMaster:
-		return e.d.masterAllow[low] || e.bootAllow[low]
+		return e.d.masterAllow[string(b)] || e.bootAllow[string(b)]
 	case RoleChild:
-		return e.d.childAllow[low]
+		return e.d.childAllow[string(b)]
 	case RoleUnknown:
-		return e.d.masterAllow[low] || e.bootAllow[low] || e.d.childAllow[low]
+		return e.d.masterAllow[string(b)] || e.bootAllow[string(b)] || e.d.childAllow[string(b)]
 	}
 	return false
 }
