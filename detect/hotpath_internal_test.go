@@ -7,8 +7,9 @@ import (
 )
 
 // refIsChildCmd is isChildCmd as it was before its fast paths (TrimRight,
-// a folded compare of the image, a byte loop over the hex words): the
-// reference the faster one must agree with.
+// a folded compare of the image, a byte loop over the hex words; the
+// Windows 11 tail, which they did not change, is shared): the reference
+// the faster one must agree with.
 func refIsChildCmd(cmd string) bool {
 	cmd = strings.TrimRight(cmd, " ")
 	if len(cmd) < len(masterCmd)+18 || !equalFoldASCII(cmd[:len(masterCmd)], masterCmd) {
@@ -27,18 +28,7 @@ func refIsChildCmd(cmd string) bool {
 			return false
 		}
 	}
-	rest = rest[18:]
-	if rest == "" {
-		return true
-	}
-	prog, guid, ok := strings.Cut(strings.TrimPrefix(rest, " "), " ")
-	if !ok || len(rest) == len(prog)+len(guid)+1 {
-		return false
-	}
-	if !equalFoldASCII(prog, "winlogon.exe") && !equalFoldASCII(prog, "wininit.exe") {
-		return false
-	}
-	return isBracedGUID(guid)
+	return isChildCmdTail(rest[18:]) // unchanged by the fast paths
 }
 
 // TestIsHex8EveryByte puts every byte value at every position of an

@@ -72,11 +72,16 @@ func isChildCmd(cmd string) bool {
 	if rest[0] != ' ' || rest[9] != ' ' || !isHex8(rest[1:9]) || !isHex8(rest[10:18]) {
 		return false
 	}
-	rest = rest[18:]
+	return isChildCmdTail(rest[18:])
+}
+
+// isChildCmdTail reports whether rest, what follows a child command
+// line's hex words (trailing spaces trimmed), is empty or the Windows 11
+// form's " <program> {GUID}".
+func isChildCmdTail(rest string) bool {
 	if rest == "" {
 		return true
 	}
-	// Windows 11: " <program> {GUID}".
 	prog, guid, ok := strings.Cut(strings.TrimPrefix(rest, " "), " ")
 	if !ok || len(rest) == len(prog)+len(guid)+1 {
 		return false // no single space before the program

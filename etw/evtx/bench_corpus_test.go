@@ -1,14 +1,10 @@
 package evtx
 
 import (
-	"bytes"
 	"os"
 	"testing"
 
-	"github.com/smsswatch/smsswatch/etw"
 	"github.com/smsswatch/smsswatch/etw/internal/etwtest"
-
-	libevtx "www.velocidex.com/golang/evtx"
 )
 
 // corpusEvtx names the corpus's EVTX captures.
@@ -33,25 +29,14 @@ func BenchmarkEvtxCorpus(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
 			for b.Loop() {
-				chunks, err := libevtx.GetChunks(bytes.NewReader(data))
-				if err != nil {
-					b.Fatal(err)
-				}
-				for _, c := range chunks {
-					if _, err := c.Parse(0); err != nil {
-						b.Fatal(err)
-					}
-				}
+				barePass(b, data)
 			}
 		})
 		b.Run(name+"/reader", func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
 			for b.Loop() {
-				r := NewReader(bytes.NewReader(data), name, nil)
-				var ev etw.Event
-				for r.Next(&ev) == nil {
-				}
+				readerPass(data, name)
 			}
 		})
 	}
